@@ -1,0 +1,178 @@
+// Backup sets on disk (DESIGN.md §5): staging, manifest written last, atomic publish, listing complete sets.
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { hostname } from 'node:os';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { FromSchema } from 'json-schema-to-ts';
+import { manifestSchema } from '../schemas/manifest.schema.ts';
+import { formatAjvErrors } from './config.ts';
+import { fsyncPath, sha256File } from './fs-util.ts';
+
+export type Manifest = FromSchema<typeof manifestSchema>;
+export type Artifact = Manifest['artifacts'][number];
+export type SourceRecord = Manifest['sources'][string];
+
+export const SET_ID = /^[0-9]{8}T[0-9]{6}Z$/;
+export const STAGING = '.staging';
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+addFormats.default(ajv);
+const validateManifest = ajv.compile(manifestSchema);
+
+export function toolVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** 2026-11-24T02:30:00.123Z -> 20261124T023000Z: sorts by time, safe as a directory name. */
+export function setIdFor(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+export function setIdToDate(id: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(id);
+  if (!m) throw new Error(`not a set id: ${id}`);
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+}
+
+export function checkManifest(data: unknown): string[] {
+  return validateManifest(data) ? [] : formatAjvErrors(validateManifest.errors ?? []);
+}
+
+/** Join a manifest path under a set directory, refusing anything that would leave it. */
+export function artifactPath(setDir: string, rel: string): string {
+  const full = resolve(setDir, rel);
+  if (!full.startsWith(resolve(setDir) + sep)) throw new Error(`artifact path leaves the set: ${rel}`);
+  return full;
+}
+
+export async function describeArtifact(setDir: string, rel: string, source: string, extra: Partial<Artifact> = {}): Promise<Artifact> {
+  const full = artifactPath(setDir, rel);
+  const [st, sha256] = await Promise.all([stat(full), sha256File(full)]);
+  return { path: rel, size: st.size, sha256, source, ...extra };
+}
+
+export interface Staging {
+  id: string;
+  dir: string;
+  startedAt: Date;
+}
+
+/** A new staging directory whose id is not taken yet (two runs in one second wait for the next). */
+export async function createStaging(root: string, now: () => Date = () => new Date()): Promise<Staging> {
+  await mkdir(join(root, STAGING), { recursive: true, mode: 0o700 });
+  await chmod(root, 0o700);
+  for (;;) {
+    const startedAt = now();
+    const id = setIdFor(startedAt);
+    const dir = join(root, STAGING, id);
+    if (!existsSync(join(root, id)) && !existsSync(dir)) {
+      await mkdir(dir, { mode: 0o700 });
+      return { id, dir, startedAt };
+    }
+    await new Promise((r) => setTimeout(r, 1000 - (startedAt.getTime() % 1000) + 5));
+  }
+}
+
+/** Remove staging directories (all, or those older than `olderThanMs`); returns the ids removed. */
+export async function cleanStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
+  const dir = join(root, STAGING);
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of entries) {
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => null);
+    if (!st) continue;
+    if (olderThanMs > 0 && now - st.mtimeMs < olderThanMs) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** Write the manifest last, make everything durable, then rename the staging directory into place. */
+export async function publish(root: string, staging: Staging, manifest: Manifest): Promise<string> {
+  const errors = checkManifest(manifest);
+  if (errors.length) throw new Error(`internal: manifest invalid: ${errors.join('; ')}`);
+  const path = join(staging.dir, 'manifest.json');
+  await writeFile(path, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+  for (const a of manifest.artifacts) await fsyncPath(artifactPath(staging.dir, a.path));
+  await fsyncPath(path);
+  await fsyncSubdirs(staging.dir);
+  const final = join(root, staging.id);
+  await rename(staging.dir, final);
+  await fsyncPath(root);
+  return final;
+}
+
+async function fsyncSubdirs(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) if (e.isDirectory()) await fsyncSubdirs(join(dir, e.name));
+  await fsyncPath(dir);
+}
+
+export interface ListedSet {
+  id: string;
+  dir: string;
+  manifest: Manifest | null;
+  /** Why the set is not complete (no manifest, invalid manifest, id mismatch). */
+  problems: string[];
+}
+
+/** Every set directory under root, complete or not, oldest first. Staging and dot-directories are never listed. */
+export async function listSets(root: string): Promise<ListedSet[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const sets: ListedSet[] = [];
+  for (const id of names.filter((n) => SET_ID.test(n)).sort()) {
+    const dir = join(root, id);
+    const problems: string[] = [];
+    let manifest: Manifest | null = null;
+    try {
+      const data = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as unknown;
+      problems.push(...checkManifest(data));
+      if (problems.length === 0) {
+        manifest = data as Manifest;
+        if (manifest.id !== id) problems.push(`manifest id ${manifest.id} does not match directory ${id}`);
+      }
+    } catch (err) {
+      problems.push((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no manifest.json' : `manifest.json unreadable: ${(err as Error).message}`);
+    }
+    sets.push({ id, dir, manifest: problems.length ? null : manifest, problems });
+  }
+  return sets;
+}
+
+export type CompleteSet = ListedSet & { manifest: Manifest };
+
+/** Only sets with a valid manifest count, ordered by the manifest's start time (never mtimes). */
+export async function listCompleteSets(root: string): Promise<CompleteSet[]> {
+  return (await listSets(root))
+    .filter((s): s is CompleteSet => s.manifest !== null)
+    .sort((a, b) => Date.parse(a.manifest.startedAt) - Date.parse(b.manifest.startedAt));
+}
+
+export function baseManifest(staging: Staging, tags: string[]): Manifest {
+  return {
+    formatVersion: 1,
+    id: staging.id,
+    startedAt: staging.startedAt.toISOString(),
+    finishedAt: staging.startedAt.toISOString(),
+    host: hostname(),
+    toolVersion: toolVersion(),
+    tags,
+    sources: {},
+    artifacts: [],
+  };
+}

@@ -1,0 +1,152 @@
+// Config: .env + YAML + ${VAR} interpolation + ajv validation, every error reported at once with its path (exit 2).
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve, isAbsolute } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
+import { Ajv, type ErrorObject } from 'ajv';
+import type { FromSchema } from 'json-schema-to-ts';
+import { configSchema } from '../schemas/config.schema.ts';
+import { interpolate } from './interpolate.ts';
+import { UsageError } from './errors.ts';
+
+export type Config = FromSchema<typeof configSchema>;
+export type PostgresConfig = NonNullable<NonNullable<Config['sources']>['postgres']>;
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the config file. */
+  path: string;
+  /** Directory relative paths in the config are resolved against. */
+  dir: string;
+  /** Values that must never be printed (passwords, keys), for the redactor. */
+  secrets: string[];
+  /** The environment used for interpolation (.env under the process env). */
+  env: Record<string, string | undefined>;
+}
+
+export interface LoadOptions {
+  configPath?: string;
+  envFile?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+const SECRET_KEY = /pass(word)?|secret|api[-_]?key|token/i;
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(configSchema);
+
+export function defaultConfigPath(opts: LoadOptions = {}): string {
+  const env = opts.env ?? process.env;
+  return resolve(opts.cwd ?? process.cwd(), opts.configPath ?? env.OPS_CONFIG ?? 'ops.config.yaml');
+}
+
+/** Dotted path for messages: /sources/postgres/url -> sources.postgres.url; array items as [0]. */
+export function dottedPath(segments: (string | number)[]): string {
+  return segments.reduce<string>((acc, s) => (typeof s === 'number' ? `${acc}[${s}]` : acc ? `${acc}.${s}` : s), '') || '(top level)';
+}
+
+function pointerToSegments(pointer: string): (string | number)[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+export function formatAjvErrors(errors: ErrorObject[]): string[] {
+  const out: string[] = [];
+  for (const e of errors) {
+    // "must match then schema" repeats the real error that follows it.
+    if (e.keyword === 'if') continue;
+    const at = pointerToSegments(e.instancePath);
+    let line: string;
+    if (e.keyword === 'additionalProperties') {
+      line = `${dottedPath([...at, String(e.params.additionalProperty)])}: unknown key`;
+    } else if (e.keyword === 'required') {
+      line = `${dottedPath([...at, String(e.params.missingProperty)])}: is required`;
+    } else if (e.keyword === 'enum') {
+      line = `${dottedPath(at)}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    } else {
+      line = `${dottedPath(at)}: ${e.message ?? e.keyword}`;
+    }
+    if (!out.includes(line)) out.push(line);
+  }
+  return out;
+}
+
+/** Walk the YAML tree, interpolating every string scalar; errors name the config path where a variable is used. */
+function interpolateTree(node: Node | null, env: Record<string, string | undefined>, path: (string | number)[], errors: string[], secrets: string[], secretPath: boolean): void {
+  if (!node) return;
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      interpolateTree(pair.value as Node, env, [...path, key], errors, secrets, secretPath || SECRET_KEY.test(key));
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => interpolateTree(item as Node, env, [...path, i], errors, secrets, secretPath));
+  } else if (isScalar(node) && typeof node.value === 'string') {
+    const raw = node.value;
+    const r = interpolate(raw, env);
+    for (const e of r.errors) errors.push(`${dottedPath(path)}: ${e}`);
+    let value: unknown = r.value;
+    // Like Compose, a value that came from a variable may be a number or boolean once substituted.
+    if (r.used.length > 0 && raw.trim().startsWith('$')) {
+      if (/^-?[0-9]+(\.[0-9]+)?$/.test(r.value)) value = Number(r.value);
+      else if (r.value === 'true' || r.value === 'false') value = r.value === 'true';
+    }
+    node.value = value;
+    if (secretPath && r.value) secrets.push(r.value);
+  } else if (isScalar(node) && secretPath && node.value !== null && node.value !== undefined) {
+    secrets.push(String(node.value));
+  }
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const processEnv = opts.env ?? process.env;
+  const path = defaultConfigPath(opts);
+  const dir = dirname(path);
+  if (!existsSync(path)) {
+    throw new UsageError(`config file not found: ${path}`, ['pass --config FILE or set OPS_CONFIG, or create ops.config.yaml (see README.md)']);
+  }
+  const envFile = opts.envFile ? resolve(opts.cwd ?? process.cwd(), opts.envFile) : resolve(dir, '.env');
+  let fileEnv: Record<string, string> = {};
+  if (existsSync(envFile)) {
+    fileEnv = parseDotenv(readFileSync(envFile));
+  } else if (opts.envFile) {
+    throw new UsageError(`env file not found: ${envFile}`);
+  }
+  // As in Compose, the process environment wins over .env.
+  const env: Record<string, string | undefined> = { ...fileEnv, ...processEnv };
+  return parseConfigText(readFileSync(path, 'utf8'), { path, dir, env });
+}
+
+export function parseConfigText(text: string, where: { path: string; dir: string; env: Record<string, string | undefined> }): LoadedConfig {
+  const errors: string[] = [];
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  for (const e of doc.errors) errors.push(`${where.path}: ${e.message.split('\n')[0]}`);
+  if (errors.length > 0) throw new UsageError(`invalid config ${where.path}`, errors);
+  const secrets: string[] = [];
+  interpolateTree(doc.contents as Node, where.env, [], errors, secrets, false);
+  const data: unknown = doc.toJS() ?? {};
+  if (!validate(data)) errors.push(...formatAjvErrors(validate.errors ?? []));
+  if (errors.length > 0) throw new UsageError(`invalid config ${where.path}: ${errors.length} problem${errors.length > 1 ? 's' : ''}`, errors);
+  const config = data as Config;
+  resolvePaths(config, where.dir);
+  return { config, path: where.path, dir: where.dir, secrets, env: where.env };
+}
+
+/** Relative paths in the config mean "relative to the config file", whatever the working directory (cron). */
+function resolvePaths(config: Config, dir: string): void {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  if (config.backup) (config.backup as { root: string }).root = abs(config.backup.root);
+  if (config.compose) (config.compose as { files: string[] }).files = config.compose.files.map(abs);
+  if (config.monitoring?.textfileDir) (config.monitoring as { textfileDir: string }).textfileDir = abs(config.monitoring.textfileDir);
+}
+
+/** A section a script cannot work without: a usage error naming it (exit 2). */
+export function need<T>(value: T | undefined, path: string, why: string): T {
+  if (value === undefined || value === null) throw new UsageError(`invalid config: ${path}: is required ${why}`);
+  return value;
+}

@@ -1,0 +1,28 @@
+// The set-up every script that reads the config shares: load it, teach the redactor its secrets, build the runner.
+import type { ScriptContext } from './cli.ts';
+import { loadConfig, need, type LoadedConfig } from './config.ts';
+import { Runner } from './run.ts';
+import { composeSettings } from './sources/index.ts';
+import type { SourceContext } from './sources/types.ts';
+
+export interface Ops {
+  loaded: LoadedConfig;
+  runner: Runner;
+  sourceContext: SourceContext;
+}
+
+export function setUp(ctx: ScriptContext, opts: { dryRun?: boolean } = {}): Ops {
+  const loaded = loadConfig({
+    configPath: ctx.values.config as string | undefined,
+    envFile: ctx.values['env-file'] as string | undefined,
+  });
+  for (const s of loaded.secrets) ctx.out.redactor.add(s);
+  const runner = new Runner({ out: ctx.out, dryRun: opts.dryRun ?? ctx.dryRun, signal: ctx.signal });
+  const sourceContext: SourceContext = { runner, out: ctx.out, config: loaded.config, compose: composeSettings(loaded), signal: ctx.signal };
+  ctx.out.detail(`config: ${loaded.path}`);
+  return { loaded, runner, sourceContext };
+}
+
+export function backupRoot(loaded: LoadedConfig): string {
+  return need(loaded.config.backup, 'backup.root', 'for backup sets').root;
+}

@@ -1,0 +1,135 @@
+// Human output and --json, decided in one place: colour and spinner only on a TTY, timestamps when not (cron logs).
+import { Chalk, type ChalkInstance } from 'chalk';
+import ora, { type Ora } from 'ora';
+import { Redactor } from './redact.ts';
+
+export interface OutputOptions {
+  json?: boolean;
+  verbose?: boolean;
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  env?: NodeJS.ProcessEnv;
+  now?: () => Date;
+  redactor?: Redactor;
+}
+
+export interface StepInfo {
+  /** Bytes produced by the step, shown as a size. */
+  bytes?: number;
+  /** A short extra note, e.g. "12 tables, 10432 rows". */
+  note?: string;
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m} min ${s} s`;
+}
+
+export class Output {
+  readonly json: boolean;
+  readonly verbose: boolean;
+  readonly redactor: Redactor;
+  readonly interactive: boolean;
+  private readonly stdout: NodeJS.WritableStream;
+  private readonly human: NodeJS.WritableStream;
+  private readonly c: ChalkInstance;
+  private readonly now: () => Date;
+  private readonly stamp: boolean;
+  private spinner: Ora | undefined;
+
+  constructor(opts: OutputOptions = {}) {
+    const env = opts.env ?? process.env;
+    const stdout = opts.stdout ?? process.stdout;
+    const stderr = opts.stderr ?? process.stderr;
+    this.json = Boolean(opts.json);
+    this.verbose = Boolean(opts.verbose);
+    this.redactor = opts.redactor ?? new Redactor();
+    this.now = opts.now ?? (() => new Date());
+    this.stdout = stdout;
+    // With --json, stdout carries exactly one JSON document; human lines move to stderr.
+    this.human = this.json ? stderr : stdout;
+    const tty = Boolean((this.human as { isTTY?: boolean }).isTTY) && env.TERM !== 'dumb';
+    this.interactive = tty && !env.CI;
+    const colour = tty && env.NO_COLOR === undefined && env.FORCE_COLOR !== '0';
+    this.c = new Chalk({ level: colour ? 1 : 0 });
+    this.stamp = !tty;
+  }
+
+  private line(text: string): void {
+    const prefix = this.stamp ? `${this.now().toISOString().replace(/\.\d{3}Z$/, 'Z')} ` : '';
+    this.human.write(`${prefix}${this.redactor.redact(text)}\n`);
+  }
+
+  info(msg: string): void {
+    this.line(msg);
+  }
+
+  detail(msg: string): void {
+    if (this.verbose) this.line(this.c.dim(msg));
+  }
+
+  ok(msg: string): void {
+    this.line(`${this.c.green('ok')}    ${msg}`);
+  }
+
+  warn(msg: string): void {
+    this.line(`${this.c.yellow('warn')}  ${msg}`);
+  }
+
+  error(msg: string): void {
+    this.line(`${this.c.red('error')} ${msg}`);
+  }
+
+  plan(msg: string): void {
+    this.line(`${this.c.cyan('plan')}  ${msg}`);
+  }
+
+  /** Run one step: a spinner on a TTY, then one line with duration (and size, if the step reports one). */
+  async step<T>(label: string, fn: () => Promise<T>, info?: (result: T) => StepInfo): Promise<T> {
+    const started = performance.now();
+    if (this.interactive) this.spinner = ora({ text: this.redactor.redact(label), stream: this.human }).start();
+    try {
+      const result = await fn();
+      const ms = performance.now() - started;
+      const extra = info?.(result) ?? {};
+      const parts = [formatDuration(ms)];
+      if (extra.bytes !== undefined) parts.push(formatBytes(extra.bytes));
+      if (extra.note) parts.push(extra.note);
+      this.stopSpinner();
+      this.ok(`${label} ${this.c.dim(`(${parts.join(', ')})`)}`);
+      return result;
+    } catch (err) {
+      this.stopSpinner();
+      this.error(`${label} failed after ${formatDuration(performance.now() - started)}`);
+      throw err;
+    }
+  }
+
+  private stopSpinner(): void {
+    if (this.spinner) {
+      this.spinner.stop();
+      this.spinner = undefined;
+    }
+  }
+
+  /** The single JSON document of --json mode, redacted like everything else. */
+  result(doc: unknown): void {
+    if (!this.json) return;
+    this.stdout.write(`${this.redactor.redact(JSON.stringify(doc, null, 2))}\n`);
+  }
+}

@@ -1,0 +1,29 @@
+// One place that knows the secrets of this run and blanks them out of any text we print or store.
+const MASK = '***';
+
+export class Redactor {
+  private secrets: string[] = [];
+
+  /** Register a secret value. Empty and very short values are ignored: masking "a" would mangle all output. */
+  add(value: string | undefined | null): void {
+    if (!value || value.length < 3) return;
+    if (this.secrets.includes(value)) return;
+    this.secrets.push(value);
+    // Longest first, so a secret that contains another is masked whole.
+    this.secrets.sort((a, b) => b.length - a.length);
+    // URL-encoded form too: passwords show up inside connection strings that way.
+    const enc = encodeURIComponent(value);
+    if (enc !== value) this.add(enc);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join(MASK);
+    // Passwords embedded in URLs we did not know about (user:pass@host).
+    return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]+:)([^@/\s]+)(@)/gi, `$1${MASK}$3`);
+  }
+
+  get count(): number {
+    return this.secrets.length;
+  }
+}

@@ -1,0 +1,238 @@
+// The one way to run a child process: argv arrays (never a shell), compose or local, redaction, dry-run, and
+// dumps streamed straight to a file descriptor. zx runs every command through a shell and keeps all of a child's
+// stdout in memory (DESIGN.md §10), so we spawn directly; zx's quote() renders commands for display and dry-run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { quote } from 'zx';
+import { OpsError } from './errors.ts';
+import type { Output } from './output.ts';
+
+export interface Command {
+  /** Program and arguments. Never a secret in here: pass secrets through `env`. */
+  argv: string[];
+  /** Extra environment for the child (merged over the parent's). Values are treated as secrets when printed. */
+  env?: Record<string, string>;
+  /** Text written to the child's stdin (SQL, for example): keeps values out of argv. */
+  input?: string;
+  cwd?: string;
+}
+
+export interface ComposeSettings {
+  files: string[];
+  projectName?: string;
+  /** The compose program: ["docker", "compose"] unless set (e.g. ["podman", "compose"]). */
+  command?: string[];
+}
+
+/** `docker compose -f A -f B -p P <args>`: the prefix every compose call shares. */
+export function composeArgv(compose: ComposeSettings, args: string[]): string[] {
+  const base = compose.command && compose.command.length > 0 ? compose.command : ['docker', 'compose'];
+  const files = compose.files.flatMap((f) => ['-f', f]);
+  const project = compose.projectName ? ['-p', compose.projectName] : [];
+  return [...base, ...files, ...project, ...args];
+}
+
+/**
+ * Wrap a command to run inside a compose service: `docker compose ... exec -T [-e NAME]... <service> argv...`.
+ * -T always: a TTY corrupts binary output (DESIGN.md §6). Env values are not put in argv: `-e NAME` without a
+ * value makes compose copy NAME from its own environment, which is the child env we pass it.
+ */
+export function composeExec(compose: ComposeSettings, service: string, cmd: Command, opts: { user?: string } = {}): Command {
+  const envFlags = Object.keys(cmd.env ?? {}).flatMap((k) => ['-e', k]);
+  const user = opts.user ? ['-u', opts.user] : [];
+  return {
+    ...cmd,
+    argv: composeArgv(compose, ['exec', '-T', ...user, ...envFlags, service, ...cmd.argv]),
+  };
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandError extends OpsError {
+  constructor(
+    readonly command: string,
+    readonly code: number | null,
+    readonly stderrTail: string,
+    readonly signal: NodeJS.Signals | null = null,
+  ) {
+    const how = signal ? `killed by ${signal}` : `exited ${code}`;
+    super(`${command} ${how}${stderrTail ? `: ${stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+  }
+}
+
+const TAIL = 16 * 1024;
+
+/** Keep only the last TAIL characters of a stream: error messages, never bulk output. */
+function collectTail(stream: NodeJS.ReadableStream | null, sink: { text: string }): void {
+  stream?.setEncoding?.('utf8');
+  stream?.on('data', (chunk: string) => {
+    sink.text = (sink.text + chunk).slice(-TAIL);
+  });
+}
+
+const spawnErrors = new WeakMap<ChildProcess, Error>();
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const failed = spawnErrors.get(child);
+    if (failed) return reject(failed);
+    child.once('error', (err) => reject(spawnErrors.get(child) ?? err));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** A missing program is the most common failure on a new host: say which, and that it is not installed. */
+function explainSpawnError(program: string, err: NodeJS.ErrnoException): Error {
+  if (err.code === 'ENOENT') return new OpsError(`command not found: ${program} (is it installed and on PATH?)`);
+  if (err.name === 'AbortError') return new OpsError(`${program} stopped: interrupted`);
+  return new OpsError(`${program}: ${err.message}`);
+}
+
+export interface RunnerOptions {
+  out: Output;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  /** Base environment for children (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunOptions {
+  /** Safe to run during --dry-run (reads only). Everything else is printed, not run. */
+  readOnly?: boolean;
+  /** Return the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+  /** Keep at most this many bytes of stdout (default 64 MiB); more is an error, never silent truncation. */
+  maxStdout?: number;
+}
+
+export class Runner {
+  readonly dryRun: boolean;
+  private readonly out: Output;
+  private readonly signal?: AbortSignal;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(opts: RunnerOptions) {
+    this.out = opts.out;
+    this.dryRun = Boolean(opts.dryRun);
+    this.signal = opts.signal;
+    this.env = opts.env ?? process.env;
+    // Values handed to children by environment are secrets for display purposes.
+  }
+
+  /** The command as a copy-pasteable shell line, env values masked. */
+  display(cmd: Command): string {
+    const env = Object.keys(cmd.env ?? {}).map((k) => `${k}=***`);
+    return this.out.redactor.redact([...env, ...cmd.argv.map((a) => quote(a))].join(' '));
+  }
+
+  private childEnv(cmd: Command): NodeJS.ProcessEnv {
+    for (const v of Object.values(cmd.env ?? {})) this.out.redactor.add(v);
+    return { ...this.env, ...cmd.env };
+  }
+
+  private spawnChild(cmd: Command, stdio: Parameters<typeof spawn>[2]['stdio']): ChildProcess {
+    this.out.detail(`$ ${this.display(cmd)}`);
+    const [program, ...args] = cmd.argv;
+    if (!program) throw new OpsError('internal: empty command');
+    const child = spawn(program, args, { cwd: cmd.cwd, env: this.childEnv(cmd), stdio, signal: this.signal, killSignal: 'SIGTERM' });
+    // Always listen: an unhandled 'error' (ENOENT) would crash the process instead of failing the step.
+    child.on('error', (err) => spawnErrors.set(child, explainSpawnError(program, err)));
+    return child;
+  }
+
+  /** Printed instead of run under --dry-run; returns true when it was skipped. */
+  private skipped(cmds: Command[], redirect?: string, opts: RunOptions = {}): boolean {
+    if (!this.dryRun || opts.readOnly) return false;
+    this.out.plan(cmds.map((c) => this.display(c)).join(' | ') + (redirect ? ` ${redirect}` : ''));
+    return true;
+  }
+
+  /**
+   * Start a long-lived child with piped stdin/stdout (e.g. a psql session holding a snapshot). Read-only by
+   * contract: callers do not use it under --dry-run.
+   */
+  interactive(cmd: Command): { child: ChildProcess; stderr: { text: string } } {
+    const child = this.spawnChild(cmd, ['pipe', 'pipe', 'pipe']);
+    const stderr = { text: '' };
+    collectTail(child.stderr, stderr);
+    child.stdin?.on('error', () => {});
+    return { child, stderr };
+  }
+
+  /** Run and capture (small) output. */
+  async capture(cmd: Command, opts: RunOptions = {}): Promise<Result> {
+    if (this.skipped([cmd], undefined, opts)) return { code: 0, stdout: '', stderr: '' };
+    const child = this.spawnChild(cmd, [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']);
+    const max = opts.maxStdout ?? 64 * 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let overflow = false;
+    child.stdout?.on('data', (b: Buffer) => {
+      size += b.length;
+      if (size > max) {
+        overflow = true;
+        child.kill('SIGTERM');
+        return;
+      }
+      chunks.push(b);
+    });
+    const err = { text: '' };
+    collectTail(child.stderr, err);
+    if (cmd.input !== undefined) {
+      child.stdin?.on('error', () => {}); // a child that exits early closes its stdin: the exit code tells
+      child.stdin?.end(cmd.input);
+    }
+    const { code, signal } = await exitOf(child);
+    const stdout = Buffer.concat(chunks).toString('utf8');
+    if (overflow) throw new OpsError(`${this.display(cmd)}: output larger than ${max} bytes`);
+    if ((code !== 0 || signal) && !opts.allowFailure) {
+      throw new CommandError(this.display(cmd), code, this.out.redactor.redact(err.text), signal);
+    }
+    return { code: code ?? -1, stdout, stderr: err.text };
+  }
+
+  /**
+   * Run a pipeline `a | b | ...` whose first stdin may be a file and whose last stdout is a file (created 0600)
+   * or discarded. Bytes flow between the processes and the file through the kernel, never through our memory.
+   */
+  async pipeline(cmds: Command[], files: { stdin?: string; stdout?: string }, opts: RunOptions = {}): Promise<void> {
+    const redirect = [files.stdin ? `< ${quote(files.stdin)}` : '', files.stdout ? `> ${quote(files.stdout)}` : '']
+      .filter(Boolean)
+      .join(' ');
+    if (this.skipped(cmds, redirect, opts)) return;
+    const inFd = files.stdin ? openSync(files.stdin, 'r') : undefined;
+    const outFd = files.stdout ? openSync(files.stdout, 'w', 0o600) : undefined;
+    const children: { child: ChildProcess; cmd: Command; err: { text: string } }[] = [];
+    try {
+      let prev: ChildProcess | undefined;
+      cmds.forEach((cmd, i) => {
+        const last = i === cmds.length - 1;
+        const stdin = prev ? prev.stdout! : (inFd ?? 'ignore');
+        const stdout = last ? (outFd ?? 'ignore') : 'pipe';
+        const child = this.spawnChild(cmd, [stdin, stdout, 'pipe']);
+        // The next process owns the pipe now; our copy must close or the writer never sees EOF/EPIPE.
+        if (prev) prev.stdout?.destroy();
+        const err = { text: '' };
+        collectTail(child.stderr, err);
+        children.push({ child, cmd, err });
+        prev = child;
+      });
+    } finally {
+      if (inFd !== undefined) closeSync(inFd);
+      if (outFd !== undefined) closeSync(outFd);
+    }
+    const exits = await Promise.all(children.map(({ child }) => exitOf(child)));
+    // Report the first process that failed: a later one often fails only because its input broke.
+    for (let i = 0; i < children.length; i++) {
+      const { code, signal } = exits[i]!;
+      if (code !== 0 || signal) {
+        const { cmd, err } = children[i]!;
+        throw new CommandError(this.display(cmd), code, this.out.redactor.redact(err.text), signal);
+      }
+    }
+  }
+}

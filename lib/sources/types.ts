@@ -1,0 +1,82 @@
+// The interface every source module implements (DESIGN.md §2): scripts loop over sources, never switch on kind.
+import type { Config } from '../config.ts';
+import type { Artifact, Manifest, SourceRecord } from '../backup-set.ts';
+import type { Output } from '../output.ts';
+import type { ComposeSettings, Runner } from '../run.ts';
+
+export type SourceName = 'postgres' | 'neo4j' | 'qdrant' | 's3';
+/** Restore order of DESIGN.md / issue 3: relational first, object store last. */
+export const SOURCE_ORDER: SourceName[] = ['postgres', 'neo4j', 'qdrant', 's3'];
+
+/** scope (database, collection, bucket) -> item (table, "points", "objects") -> count */
+export type Counts = Record<string, Record<string, number>>;
+
+export interface SourceContext {
+  runner: Runner;
+  out: Output;
+  config: Config;
+  compose?: ComposeSettings;
+  signal: AbortSignal;
+  /** The previous complete set, for sources that reuse unchanged data (S3 hard links). */
+  previousSetDir?: string;
+  previousManifest?: Manifest;
+}
+
+export interface BackupResult {
+  record: Omit<SourceRecord, 'durationMs'>;
+  artifacts: Artifact[];
+}
+
+export interface RestoreOptions {
+  force: boolean;
+  /**
+   * Restore into throwaway targets named with this tag (verify-latest --deep): never the live data, and
+   * `cleanup` removes them afterwards.
+   */
+  scratch?: string;
+}
+
+export interface RestorePlan {
+  source: SourceName;
+  /** Human lines, printed by --dry-run and before a real restore. */
+  steps: string[];
+  /** Source-specific data the restore needs (targets, versions). */
+  data: unknown;
+}
+
+export interface Source {
+  readonly name: SourceName;
+  /** One line for plans and logs, e.g. "postgres via compose service postgres: llc". */
+  describe(): string;
+  backup(ctx: SourceContext, stageDir: string): Promise<BackupResult>;
+  /** A read of this source's artifacts deeper than checksums (e.g. a full pg_restore read). Throws VerifyError. */
+  verifyArtifacts(ctx: SourceContext, setDir: string, manifest: Manifest): Promise<void>;
+  /** Safety checks (versions, non-empty targets) and the plan. Throws RefusedError when unsafe. */
+  planRestore(ctx: SourceContext, setDir: string, manifest: Manifest, opts: RestoreOptions): Promise<RestorePlan>;
+  restore(ctx: SourceContext, setDir: string, manifest: Manifest, plan: RestorePlan, opts: RestoreOptions): Promise<void>;
+  /** Counts in the restore targets, keyed like the manifest's counts for this source. */
+  countRestored(ctx: SourceContext, plan: RestorePlan): Promise<Counts>;
+  /** Remove scratch targets of a --deep drill. */
+  cleanup(ctx: SourceContext, plan: RestorePlan): Promise<void>;
+}
+
+/** Lines naming every difference between expected and actual counts; empty when they agree. */
+export function diffCounts(expected: Counts, actual: Counts): string[] {
+  const lines: string[] = [];
+  for (const scope of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
+    const e = expected[scope];
+    const a = actual[scope];
+    if (!e) {
+      lines.push(`${scope}: not in the backup`);
+      continue;
+    }
+    if (!a) {
+      lines.push(`${scope}: missing after restore`);
+      continue;
+    }
+    for (const item of new Set([...Object.keys(e), ...Object.keys(a)])) {
+      if (e[item] !== a[item]) lines.push(`${scope} ${item}: expected ${e[item] ?? 'absent'}, found ${a[item] ?? 'absent'}`);
+    }
+  }
+  return lines;
+}
