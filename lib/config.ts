@@ -33,7 +33,7 @@ export interface LoadOptions {
 
 const SECRET_KEY = /pass(word)?|secret|api[-_]?key|token/i;
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validate = ajv.compile(configSchema);
 
 export function defaultConfigPath(opts: LoadOptions = {}): string {

@@ -10,7 +10,7 @@ import type { Output } from './output.ts';
 export interface Command {
   /** Program and arguments. Never a secret in here: pass secrets through `env`. */
   argv: string[];
-  /** Extra environment for the child (merged over the parent's). Values are treated as secrets when printed. */
+  /** Extra environment for the child (merged over the parent's). Values of secret-looking names are masked. */
   env?: Record<string, string>;
   /** Text written to the child's stdin (SQL, for example): keeps values out of argv. */
   input?: string;
@@ -65,6 +65,8 @@ export class CommandError extends OpsError {
 }
 
 const TAIL = 16 * 1024;
+/** Environment variables whose values are secrets (PGPASSWORD, AWS_SECRET_ACCESS_KEY, API keys, tokens). */
+export const SECRET_ENV = /PASS|SECRET|TOKEN|KEY|AUTH/i;
 
 /** Keep only the last TAIL characters of a stream: error messages, never bulk output. */
 function collectTail(stream: NodeJS.ReadableStream | null, sink: { text: string }): void {
@@ -123,14 +125,14 @@ export class Runner {
     // Values handed to children by environment are secrets for display purposes.
   }
 
-  /** The command as a copy-pasteable shell line, env values masked. */
+  /** The command as a copy-pasteable shell line, secret env values masked. */
   display(cmd: Command): string {
-    const env = Object.keys(cmd.env ?? {}).map((k) => `${k}=***`);
+    const env = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${SECRET_ENV.test(k) ? '***' : quote(v)}`);
     return this.out.redactor.redact([...env, ...cmd.argv.map((a) => quote(a))].join(' '));
   }
 
   private childEnv(cmd: Command): NodeJS.ProcessEnv {
-    for (const v of Object.values(cmd.env ?? {})) this.out.redactor.add(v);
+    for (const [k, v] of Object.entries(cmd.env ?? {})) if (SECRET_ENV.test(k)) this.out.redactor.add(v);
     return { ...this.env, ...cmd.env };
   }
 

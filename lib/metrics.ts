@@ -1,0 +1,84 @@
+// Prometheus textfile-collector files (DESIGN.md §9): rendered by a pure function, written atomically (temp file
+// in the same directory, then rename) so node_exporter never reads half a file.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fs-util.ts';
+import { METRICS, type MetricName } from './metric-names.ts';
+
+export interface Sample {
+  metric: MetricName;
+  labels?: Record<string, string>;
+  value: number;
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+
+/** Text exposition format: HELP and TYPE once per metric, samples grouped, trailing newline (node_exporter needs it). */
+export function renderSamples(samples: Sample[]): string {
+  const byName = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const list = byName.get(s.metric.name) ?? [];
+    list.push(s);
+    byName.set(s.metric.name, list);
+  }
+  const lines: string[] = [];
+  for (const [name, list] of byName) {
+    lines.push(`# HELP ${name} ${list[0]!.metric.help}`, `# TYPE ${name} gauge`);
+    for (const s of list) {
+      const labels = Object.entries(s.labels ?? {});
+      const l = labels.length ? `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : '';
+      lines.push(`${name}${l} ${Number.isFinite(s.value) ? s.value : 0}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Read back the samples of a metric from a previous file (to carry a last-success timestamp over a failed run). */
+export function parseSamples(text: string, metric: MetricName): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric.name}{`) && !line.startsWith(`${metric.name} `)) continue;
+    const m = /^([^\s{]+)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    out.set(m[3] ?? '', Number(m[4]));
+  }
+  return out;
+}
+
+async function previousFile(dir: string, file: string): Promise<string> {
+  return readFile(join(dir, file), 'utf8').catch(() => '');
+}
+
+export async function writeMetrics(dir: string, file: MetricName['file'], samples: Sample[]): Promise<void> {
+  await writeFileAtomic(join(dir, file), renderSamples(samples), 0o644);
+}
+
+export interface BackupMetricsInput {
+  ok: boolean;
+  endedAt: Date;
+  perSource: Record<string, { ok: boolean; durationMs: number; bytes: number }>;
+  /** Every configured source, so a failed run still lists each one's last success. */
+  sources: string[];
+}
+
+export async function writeBackupMetrics(dir: string, input: BackupMetricsInput): Promise<void> {
+  const before = parseSamples(await previousFile(dir, METRICS.backupLastSuccessTimestamp.file), METRICS.backupLastSuccessTimestamp);
+  const sizes = parseSamples(await previousFile(dir, METRICS.backupSize.file), METRICS.backupSize);
+  const now = input.endedAt.getTime() / 1000;
+  const samples: Sample[] = [
+    { metric: METRICS.backupLastRunStatus, value: input.ok ? 1 : 0 },
+    { metric: METRICS.backupLastRunTimestamp, value: now },
+  ];
+  for (const source of input.sources) {
+    const key = `source="${source}"`;
+    const r = input.perSource[source];
+    const succeeded = input.ok && r?.ok;
+    const last = succeeded ? now : before.get(key);
+    // A source that never succeeded has no last-success sample: "absent" alerts as stale, a fake 0 would too but lies.
+    if (last !== undefined) samples.push({ metric: METRICS.backupLastSuccessTimestamp, labels: { source }, value: last });
+    if (r) samples.push({ metric: METRICS.backupDuration, labels: { source }, value: r.durationMs / 1000 });
+    const size = succeeded ? r!.bytes : sizes.get(key);
+    if (size !== undefined) samples.push({ metric: METRICS.backupSize, labels: { source }, value: size });
+  }
+  await writeMetrics(dir, 'llc_backup.prom', samples);
+}

@@ -1,0 +1,80 @@
+// restore-all: restores a backup set (default: the newest complete one) into the targets the config names,
+// after checking every artifact; refuses non-empty targets without --force; compares counts afterwards.
+// Example: npx tsx scripts/restore-all.ts --from 20261124T023000Z --dry-run
+import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
+import { backupRoot, setUp } from '../lib/ops.ts';
+import { acquireLock } from '../lib/lock.ts';
+import { configuredSources, parseOnly } from '../lib/sources/index.ts';
+import { checkChecksums, checkPresence, pickSet, throwIfProblems } from '../lib/verify.ts';
+import { confirm } from '../lib/confirm.ts';
+import { diffCounts, type RestorePlan } from '../lib/sources/types.ts';
+import { EXIT, UsageError, VerifyError } from '../lib/errors.ts';
+
+export const spec: CommandSpec = {
+  name: 'restore-all',
+  summary: 'restore a backup set into the configured targets, with checks before and after',
+  examples: [
+    'npx tsx scripts/restore-all.ts --dry-run',
+    'npx tsx scripts/restore-all.ts --from 20261124T023000Z --only postgres --yes',
+    'npx tsx scripts/restore-all.ts --force --yes',
+  ],
+  mutating: true,
+  flags: {
+    from: { type: 'string', value: 'ID', description: 'restore this set (default: the newest complete set)' },
+    only: { type: 'string', multiple: true, value: 'SOURCES', description: 'restore only these sources (comma-separated)' },
+    force: { type: 'boolean', description: 'replace targets that already hold data (the old data is dropped only after the restored copy checks out)' },
+  },
+  notes: ['Order: postgres, neo4j, qdrant, s3. Exit 5 when a target is not empty (without --force), the set comes from a newer server, or confirmation is missing.'],
+};
+
+export function main(argv: string[]): Promise<number> {
+  return runScript(spec, argv, async (ctx) => {
+    const ops = setUp(ctx);
+    const { loaded, sourceContext } = ops;
+    const out = ctx.out;
+    const root = backupRoot(loaded);
+    const only = parseOnly(ctx.values.only as string[] | undefined);
+    const sources = configuredSources(loaded, only);
+    const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: only ?? [] });
+    const chosen = sources.filter((s) => set.manifest.sources[s.name]);
+    const absent = sources.filter((s) => !set.manifest.sources[s.name]).map((s) => s.name);
+    if (only && absent.length) throw new UsageError(`set ${set.id} holds no backup of ${absent.join(', ')}`);
+    for (const name of absent) out.warn(`set ${set.id} holds no backup of ${name}: not restored`);
+    if (chosen.length === 0) throw new UsageError(`set ${set.id} holds none of the configured sources`);
+    const names = new Set<string>(chosen.map((s) => s.name));
+    const lock = ctx.dryRun ? undefined : acquireLock(root, `restore-all ${argv.join(' ')}`.trim(), (m) => out.warn(m));
+    try {
+      out.info(`restoring set ${set.id} (${set.manifest.startedAt}): ${chosen.map((s) => s.name).join(', ')}`);
+      // Every check that reads only the set comes before anything touches a target.
+      throwIfProblems(`set ${set.id}`, await out.step('artifacts present with recorded sizes', () => checkPresence(set, (s) => names.has(s))));
+      throwIfProblems(`set ${set.id}`, await out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s))));
+      for (const s of chosen) await s.verifyArtifacts(sourceContext, set.dir, set.manifest);
+      const force = Boolean(ctx.values.force);
+      const plans: RestorePlan[] = [];
+      for (const s of chosen) plans.push(await s.planRestore(sourceContext, set.dir, set.manifest, { force }));
+      for (const p of plans) for (const step of p.steps) out.plan(`${p.source}: ${step}`);
+      if (ctx.dryRun) {
+        out.ok('dry run: nothing was changed');
+        out.result({ ok: true, dryRun: true, set: set.id, plan: plans.map((p) => ({ source: p.source, steps: p.steps })) });
+        return EXIT.ok;
+      }
+      await confirm({ yes: ctx.yes, expect: set.id, question: `restore set ${set.id} into ${chosen.map((s) => s.describe()).join('; ')}` });
+      const results: Record<string, string[]> = {};
+      for (const [i, s] of chosen.entries()) {
+        const plan = plans[i]!;
+        await s.restore(sourceContext, set.dir, set.manifest, plan, { force });
+        const diff = diffCounts(set.manifest.sources[s.name]!.counts, await s.countRestored(sourceContext, plan));
+        results[s.name] = diff;
+        if (diff.length) throw new VerifyError(`${s.name}: restored counts differ from the manifest`, diff);
+        out.ok(`${s.name}: counts match the manifest`);
+      }
+      out.result({ ok: true, set: set.id, restored: chosen.map((s) => s.name) });
+      out.ok(`restored set ${set.id}`);
+      return EXIT.ok;
+    } finally {
+      lock?.release();
+    }
+  });
+}
+
+startIfEntry(import.meta.url, main);
