@@ -101,7 +101,7 @@ export async function startPgSandbox(opts: { password?: string; prefix?: string 
     version,
     url: (db = 'postgres') => `postgresql://${user}@127.0.0.1:${port}/${encodeURIComponent(db)}`,
     sql(sql: string, db = 'postgres') {
-      const r = spawnSync(join(binDir, 'psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', user, '-d', db], {
+      const r = spawnSync(join(binDir, 'psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', user, '-d', `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`], {
         input: sql,
         encoding: 'utf8',
         maxBuffer: 256 * 1024 * 1024,

@@ -1,0 +1,41 @@
+// Run a script of scripts/ as a child process, the way an operator or cron does (no TTY on stdin).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+export interface ScriptRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOpts {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Replace the environment instead of extending it (cron-like runs). */
+  cleanEnv?: boolean;
+  input?: string;
+}
+
+export function scriptPath(name: string): string {
+  return join(ROOT, 'scripts', `${name}.ts`);
+}
+
+export function runScriptProcess(name: string, args: string[], opts: RunOpts = {}): Promise<ScriptRun> {
+  const base = opts.cleanEnv ? {} : { ...process.env };
+  delete base.NO_COLOR;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...base, ...opts.env })) if (v !== undefined) env[k] = v;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', scriptPath(name), ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.stdin.end(opts.input ?? '');
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}

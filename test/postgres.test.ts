@@ -1,0 +1,252 @@
+// The PostgreSQL round trip against a real throwaway cluster: backup-all, verify-latest, restore-all, and the
+// failure modes an operator meets at 3 a.m. (damaged dumps, non-empty targets, killed runs, leaked passwords).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, truncateSync, openSync, writeSync, readSync, closeSync, mkdirSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireTools } from './helpers/tools.ts';
+import { runScriptProcess, scriptPath } from './helpers/scripts.ts';
+import { startBackupEnv, type BackupEnv } from './helpers/backup-env.ts';
+import { listCompleteSets, checkManifest } from '../lib/backup-set.ts';
+import { sha256File } from '../lib/fs-util.ts';
+
+const skip = requireTools(['/usr/lib/postgresql/15/bin/initdb', 'zstd', 'psql', 'pg_dump', 'pg_restore']);
+let env: BackupEnv;
+const HOSTILE = `we"ird db's=x`;
+
+before(async () => {
+  if (skip) return;
+  env = await startBackupEnv();
+  env.pg.sql('CREATE DATABASE app;');
+  env.pg.sql(`CREATE DATABASE "${HOSTILE.replace(/"/g, '""')}";`);
+  env.pg.sql(
+    `CREATE TABLE items (id bigint PRIMARY KEY, body text);
+     INSERT INTO items SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 5000) g;
+     CREATE SCHEMA "Odd Schema"; CREATE TABLE "Odd Schema"."Tab""le" (x int); INSERT INTO "Odd Schema"."Tab""le" VALUES (1), (2), (3);
+     CREATE TABLE parted (k int, v text) PARTITION BY RANGE (k);
+     CREATE TABLE parted_a PARTITION OF parted FOR VALUES FROM (0) TO (100);
+     CREATE TABLE parted_b PARTITION OF parted FOR VALUES FROM (100) TO (200);
+     INSERT INTO parted SELECT g, 'v' FROM generate_series(0, 199) g;`,
+    'app',
+  );
+  env.pg.sql('CREATE TABLE t (x int); INSERT INTO t VALUES (42);', HOSTILE);
+});
+
+after(() => env?.destroy());
+
+const counts = (db: string) => env.pg.sql(`SELECT (SELECT count(*) FROM items) || ',' || (SELECT count(*) FROM "Odd Schema"."Tab""le") || ',' || (SELECT count(*) FROM parted);`, db);
+const databases = () => env.pg.sql('SELECT string_agg(datname, \',\' ORDER BY datname) FROM pg_database;');
+
+test('round trip: backup-all, verify-latest --checksums, restore-all into new databases; counts match', { skip }, async () => {
+  const config = env.config({ databases: ['app', HOSTILE], restoreInto: { app: 'app_restored', [HOSTILE]: 'hostile_restored' }, name: 'round.yaml' });
+  const b = await runScriptProcess('backup-all', ['--config', config, '--json']);
+  assert.equal(b.code, 0, b.stderr);
+  const doc = JSON.parse(b.stdout) as { id: string; dir: string };
+  const sets = await listCompleteSets(env.root);
+  const set = sets.find((s) => s.id === doc.id)!;
+  assert.ok(set, 'published set is listed');
+  assert.deepEqual(checkManifest(set.manifest), []);
+  assert.deepEqual(set.manifest.sources.postgres!.counts.app, { 'public.items': 5000, 'Odd Schema.Tab"le': 3, 'public.parted_a': 100, 'public.parted_b': 100 });
+  assert.deepEqual(set.manifest.sources.postgres!.counts[HOSTILE], { 'public.t': 1 });
+  for (const a of set.manifest.artifacts) {
+    const p = join(set.dir, a.path);
+    assert.equal(statSync(p).mode & 0o777, 0o600, `${a.path} is 0600`);
+    assert.equal(await sha256File(p), a.sha256);
+  }
+  assert.equal(statSync(set.dir).mode & 0o777, 0o700);
+  assert.equal(statSync(join(set.dir, 'manifest.json')).mode & 0o777, 0o600);
+  assert.ok(set.manifest.artifacts.every((a) => !a.path.includes('..')), 'hostile names never become paths');
+
+  const v = await runScriptProcess('verify-latest', ['--config', config, '--checksums']);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /counts match the manifest/);
+  assert.equal(counts('app_restored'), counts('app'));
+  assert.equal(env.pg.sql('SELECT count(*) FROM t;', 'hostile_restored'), '1');
+});
+
+test('counts describe exactly what the dump holds while the app keeps writing', { skip }, async () => {
+  env.pg.sql('CREATE DATABASE busy;');
+  env.pg.sql('CREATE TABLE events (id bigserial PRIMARY KEY, payload text); INSERT INTO events (payload) SELECT repeat(md5(g::text), 20) FROM generate_series(1, 200000) g;', 'busy');
+  const config = env.config({ databases: ['busy'], restoreInto: { busy: 'busy_restored' }, name: 'busy.yaml' });
+  // A writer inserting row after row, each its own transaction, for the whole backup.
+  const writer = spawn('psql', ['-X', '-q', '-h', env.pg.dir, '-p', String(env.pg.port), '-U', 'postgres', '-d', 'busy'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  let writing = true;
+  const feed = (async () => {
+    while (writing) {
+      writer.stdin.write("INSERT INTO events (payload) VALUES ('w');\n".repeat(50));
+      await sleep(5);
+    }
+    writer.stdin.end();
+  })();
+  const before = Number(env.pg.sql('SELECT count(*) FROM events;', 'busy'));
+  const b = await runScriptProcess('backup-all', ['--config', config, '--json']);
+  writing = false;
+  await feed;
+  await new Promise((r) => writer.on('exit', r));
+  assert.equal(b.code, 0, b.stderr);
+  const after = Number(env.pg.sql('SELECT count(*) FROM events;', 'busy'));
+  const recorded = (JSON.parse(b.stdout) as { sources: { postgres: { counts: Record<string, Record<string, number>> } } }).sources.postgres.counts.busy!['public.events']!;
+  assert.ok(after > before, `the writer wrote during the test (${before} -> ${after})`);
+  assert.ok(recorded >= before && recorded <= after, `recorded ${recorded} within [${before}, ${after}]`);
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', (JSON.parse(b.stdout) as { id: string }).id]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(Number(env.pg.sql('SELECT count(*) FROM events;', 'busy_restored')), recorded, 'the dump holds exactly the recorded rows');
+});
+
+async function freshSet(name: string, restoreInto: Record<string, string>) {
+  const config = env.config({ databases: ['app'], restoreInto, name });
+  const b = await runScriptProcess('backup-all', ['--config', config, '--json']);
+  assert.equal(b.code, 0, b.stderr);
+  const id = (JSON.parse(b.stdout) as { id: string }).id;
+  const set = (await listCompleteSets(env.root)).find((s) => s.id === id)!;
+  const dump = set.manifest.artifacts.find((a) => a.kind?.startsWith('pg_dump') && a.path.includes('app'))!;
+  return { config, id, set, dumpPath: join(set.dir, dump.path), dump };
+}
+
+test('one flipped byte: verify-latest --checksums exits 4 naming the file; restore-all refuses before touching the target', { skip }, async () => {
+  const { config, id, dumpPath, dump } = await freshSet('flip.yaml', { app: 'app_flip' });
+  const fd = openSync(dumpPath, 'r+');
+  const buf = Buffer.alloc(1);
+  const pos = Math.floor(dump.size / 2);
+  readSync(fd, buf, 0, 1, pos);
+  buf[0] = buf[0]! ^ 0xff;
+  writeSync(fd, buf, 0, 1, pos);
+  closeSync(fd);
+  const v = await runScriptProcess('verify-latest', ['--config', config, '--checksums', '--from', id]);
+  assert.equal(v.code, 4, v.stdout + v.stderr);
+  assert.ok((v.stdout + v.stderr).includes(`${dump.path}: sha256`), 'names the file');
+  const quick = await runScriptProcess('verify-latest', ['--config', config, '--from', id]);
+  assert.equal(quick.code, 0, 'the quick level checks sizes only: same size passes');
+  const before = databases();
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
+  assert.equal(r.code, 4, r.stdout + r.stderr);
+  assert.ok((r.stdout + r.stderr).includes(dump.path));
+  assert.equal(databases(), before, 'no database created or dropped');
+});
+
+test('a truncated dump with a "fixed" checksum is caught by the full read; restore-all refuses it', { skip }, async () => {
+  const { config, id, set, dumpPath, dump } = await freshSet('trunc.yaml', { app: 'app_trunc' });
+  truncateSync(dumpPath, Math.floor(dump.size * 0.6));
+  const manifestPath = join(set.dir, 'manifest.json');
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { artifacts: { path: string; size: number; sha256: string }[] };
+  const entry = m.artifacts.find((a) => a.path === dump.path)!;
+  entry.size = statSync(dumpPath).size;
+  entry.sha256 = await sha256File(dumpPath);
+  writeFileSync(manifestPath, JSON.stringify(m));
+  const v = await runScriptProcess('verify-latest', ['--config', config, '--checksums', '--from', id]);
+  assert.equal(v.code, 4, v.stdout + v.stderr);
+  assert.match(v.stdout + v.stderr, new RegExp(`${dump.path.replace(/\./g, '\\.')}: full read failed`));
+  const before = databases();
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
+  assert.equal(r.code, 4, r.stdout + r.stderr);
+  assert.equal(databases(), before);
+});
+
+test('restore-all into a database that has tables exits 5 without --force; --dry-run changes nothing; --force swaps', { skip }, async () => {
+  env.pg.sql('CREATE DATABASE app_busy; ', 'postgres');
+  env.pg.sql('CREATE TABLE keepme (x int); INSERT INTO keepme VALUES (7);', 'app_busy');
+  const { config, id } = await freshSet('busy-target.yaml', { app: 'app_busy' });
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
+  assert.equal(r.code, 5, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /app_busy is not empty/);
+  const before = databases();
+  const dry = await runScriptProcess('restore-all', ['--config', config, '--dry-run', '--force', '--from', id]);
+  assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+  assert.match(dry.stdout, /plan .*swap it in for app_busy/);
+  assert.equal(databases(), before);
+  assert.equal(env.pg.sql('SELECT x FROM keepme;', 'app_busy'), '7', 'dry run left the target alone');
+  const noYes = await runScriptProcess('restore-all', ['--config', config, '--force', '--from', id]);
+  assert.equal(noYes.code, 5, 'no TTY and no --yes: refused');
+  assert.equal(env.pg.sql('SELECT x FROM keepme;', 'app_busy'), '7');
+  const forced = await runScriptProcess('restore-all', ['--config', config, '--force', '--yes', '--from', id]);
+  assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+  assert.equal(counts('app_busy'), counts('app'));
+  assert.equal(env.pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'keepme';", 'app_busy'), '0');
+  assert.equal(env.pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'llc_%';"), '0', 'no staging or old database left');
+});
+
+test('SIGKILL mid-dump leaves no set; the next run clears the stale lock and staging dir and succeeds', { skip }, async () => {
+  const config = env.config({ databases: ['app'], name: 'kill.yaml' });
+  // Hold a lock pg_dump must wait for, so the kill lands mid-dump every time, not by timing luck.
+  const blocker = spawn('psql', ['-X', '-q', '-h', env.pg.dir, '-p', String(env.pg.port), '-U', 'postgres', '-d', 'app'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  blocker.stdin.write('BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT 1;\n');
+  await new Promise((r) => blocker.stdout.once('data', r));
+  const setsBefore = (await listCompleteSets(env.root)).map((s) => s.id);
+  const child = spawn(process.execPath, ['--import', 'tsx', scriptPath('backup-all'), '--config', config], { stdio: 'ignore' });
+  const staging = join(env.root, '.staging');
+  const deadline = Date.now() + 60_000;
+  while (!(existsSync(staging) && readdirSync(staging).some((id) => existsSync(join(staging, id, 'postgres'))))) {
+    assert.ok(Date.now() < deadline, 'backup-all reached the dump');
+    await sleep(50);
+  }
+  await sleep(300);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  blocker.stdin.end('COMMIT;\n');
+  await new Promise((r) => blocker.on('exit', r));
+  assert.deepEqual((await listCompleteSets(env.root)).map((s) => s.id), setsBefore, 'no new set published');
+  assert.ok(existsSync(join(env.root, '.lock')), 'the killed run left its lock');
+  assert.ok(readdirSync(staging).length > 0, 'and its staging dir');
+  const next = await runScriptProcess('backup-all', ['--config', config]);
+  assert.equal(next.code, 0, next.stdout + next.stderr);
+  assert.match(next.stdout, /cleared a stale lock left by backup-all/);
+  assert.match(next.stdout, /removed the staging directory of an interrupted run/);
+  assert.equal((await listCompleteSets(env.root)).length, setsBefore.length + 1);
+  assert.equal(existsSync(join(env.root, '.lock')), false, 'lock released');
+});
+
+test('a live lock holder makes a second run exit 3', { skip }, async () => {
+  const config = env.config({ databases: ['app'], name: 'locked.yaml' });
+  mkdirSync(env.root, { recursive: true });
+  const holder = spawn('sleep', ['30']);
+  const start = readFileSync(`/proc/${holder.pid}/stat`, 'utf8');
+  const procStart = start.slice(start.lastIndexOf(')') + 2).split(' ')[19];
+  writeFileSync(join(env.root, '.lock'), JSON.stringify({ pid: holder.pid, procStart, host: (await import('node:os')).hostname(), command: 'backup-all (test holder)', startedAt: new Date().toISOString() }));
+  try {
+    const r = await runScriptProcess('backup-all', ['--config', config]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /another run holds the lock .*backup-all \(test holder\)/);
+  } finally {
+    holder.kill();
+  }
+  await new Promise((r) => holder.on('exit', r));
+  // The holder is gone now: the same lock is stale and the next run clears it.
+  const again = await runScriptProcess('backup-all', ['--config', config]);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /cleared a stale lock left by backup-all \(test holder\)/);
+});
+
+test('the database password never appears in output, files, manifests or child argv (with --verbose)', { skip }, async () => {
+  // Shims on PATH record the argv of every PostgreSQL tool and zstd we start, then run the real one.
+  const shimDir = join(env.dir, 'shims');
+  const argvLog = join(env.dir, 'argv.log');
+  mkdirSync(shimDir, { recursive: true });
+  for (const tool of ['psql', 'pg_dump', 'pg_restore', 'pg_dumpall', 'zstd']) {
+    const real = tool === 'zstd' ? '/usr/bin/zstd' : join(env.pg.binDir, tool);
+    writeFileSync(join(shimDir, tool), `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> "${argvLog}"\nexec "${real}" "$@"\n`);
+    chmodSync(join(shimDir, tool), 0o755);
+  }
+  const config = env.config({ databases: ['app'], restoreInto: { app: 'app_secret_check' }, name: 'secret.yaml' });
+  const withShims = { PATH: `${shimDir}:${process.env.PATH}` };
+  const runs = [
+    await runScriptProcess('backup-all', ['--config', config, '--verbose'], { env: withShims }),
+    await runScriptProcess('backup-all', ['--config', config, '--verbose', '--json'], { env: withShims }),
+    await runScriptProcess('verify-latest', ['--config', config, '--checksums', '--verbose', '--json'], { env: withShims }),
+    await runScriptProcess('restore-all', ['--config', config, '--yes', '--verbose'], { env: withShims }),
+    await runScriptProcess('restore-all', ['--config', config, '--dry-run', '--force', '--verbose'], { env: withShims }),
+  ];
+  runs.forEach((r, i) => assert.equal(r.code, 0, `run ${i}: ${r.stdout}${r.stderr}`));
+  const pw = env.pg.password;
+  const argv = readFileSync(argvLog, 'utf8');
+  assert.ok(argv.includes('pg_dump') && argv.includes('pg_restore'), 'the shims saw the tools run');
+  assert.ok(runs.some((r) => r.stdout.includes('PGPASSWORD=***')), 'verbose output shows the command with the password masked');
+  const haystacks: [string, string][] = [['child argv', argv], ...runs.map((r, i) => [`run ${i} output`, r.stdout + r.stderr] as [string, string])];
+  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+  for (const f of [...walk(env.root), ...walk(env.textfileDir)]) haystacks.push([f, readFileSync(f).toString('latin1')]);
+  for (const [where, text] of haystacks) assert.ok(!text.includes(pw), `password found in ${where}`);
+});
