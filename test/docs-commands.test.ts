@@ -1,0 +1,47 @@
+// Every command shown in README.md, docs/ and cron/ names an existing script and only flags that script has.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { findCommands, shellWords, type DocCommand } from '../lib/doc-commands.ts';
+import { parseCommand, type CommandSpec } from '../lib/cli.ts';
+import { ROOT } from './helpers/scripts.ts';
+
+function walk(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+const files = [join(ROOT, 'README.md'), ...walk(join(ROOT, 'docs')), ...walk(join(ROOT, 'cron'))].filter((f) => existsSync(f) && /\.(md|crontab|service|timer|txt|sh)$|crontab/.test(f));
+const commands: DocCommand[] = files.flatMap((f) => findCommands(relative(ROOT, f), readFileSync(f, 'utf8')));
+
+test('shellWords stops at shell operators and strips quotes', () => {
+  assert.deepEqual(shellWords(` --only postgres --config "/a b/c.yaml" >> /var/log/x 2>&1 && next`), ['--only', 'postgres', '--config', '/a b/c.yaml']);
+  assert.deepEqual(shellWords(' --checksums` and more'), ['--checksums']);
+});
+
+test('the docs show commands at all (this test is not vacuous)', () => {
+  assert.ok(commands.length >= 10, `found ${commands.length} commands in ${files.length} files`);
+  assert.ok(commands.some((c) => c.file === 'README.md' && c.script === 'npm:demo'), 'README shows npm run demo');
+  assert.ok(commands.some((c) => c.file === 'README.md' && c.script === 'npm:test'), 'README shows npm test');
+});
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+for (const c of commands) {
+  test(`${c.file}:${c.line}: ${c.text.slice(0, 100)}`, async () => {
+    if (c.script.startsWith('npm:')) {
+      assert.ok(pkg.scripts[c.script.slice(4)], `package.json has no script ${c.script.slice(4)}`);
+      return;
+    }
+    const path = join(ROOT, 'scripts', `${c.script}.ts`);
+    assert.ok(existsSync(path), `scripts/${c.script}.ts does not exist`);
+    const mod = (await import(path)) as { spec?: CommandSpec };
+    assert.ok(mod.spec, `scripts/${c.script}.ts exports no spec`);
+    // The real parser: unknown flags, missing values and stray positionals fail here as they would for the operator.
+    assert.doesNotThrow(() => parseCommand(mod.spec!, c.args), `${c.file}:${c.line}: ${c.args.join(' ')}`);
+  });
+}
