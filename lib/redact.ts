@@ -7,13 +7,10 @@ export class Redactor {
   /** Register a secret value. Empty and very short values are ignored: masking "a" would mangle all output. */
   add(value: string | undefined | null): void {
     if (!value || value.length < 3) return;
-    if (this.secrets.includes(value)) return;
-    this.secrets.push(value);
+    // The URL-encoded form too: passwords show up inside connection strings that way.
+    for (const v of new Set([value, encodeURIComponent(value)])) if (!this.secrets.includes(v)) this.secrets.push(v);
     // Longest first, so a secret that contains another is masked whole.
     this.secrets.sort((a, b) => b.length - a.length);
-    // URL-encoded form too: passwords show up inside connection strings that way.
-    const enc = encodeURIComponent(value);
-    if (enc !== value) this.add(enc);
   }
 
   redact(text: string): string {

@@ -44,25 +44,57 @@ export function pgEndpoint(cfg: PostgresConfig, compose: ComposeSettings | undef
         composeExec(compose, service, { argv: opts.bare ? argv : [argv[0]!, '-U', user, ...argv.slice(1)], env, input: opts.input }),
     };
   }
-  const url = new URL(cfg.url!);
-  const env: Record<string, string> = {};
-  // Everything goes through libpq's environment: no password (or anything else) in argv.
-  if (url.hostname) env.PGHOST = decodeURIComponent(url.hostname.replace(/^\[|\]$/g, ''));
-  if (url.port) env.PGPORT = url.port;
-  if (url.username) env.PGUSER = decodeURIComponent(url.username);
-  const password = url.password ? decodeURIComponent(url.password) : cfg.password;
-  if (password) env.PGPASSWORD = password;
-  const params: Record<string, string> = { host: 'PGHOST', port: 'PGPORT', user: 'PGUSER', sslmode: 'PGSSLMODE', sslrootcert: 'PGSSLROOTCERT', sslcert: 'PGSSLCERT', sslkey: 'PGSSLKEY', application_name: 'PGAPPNAME', connect_timeout: 'PGCONNECT_TIMEOUT', passfile: 'PGPASSFILE' };
-  for (const [k, v] of url.searchParams) {
-    const name = params[k];
-    if (!name) throw new UsageError(`invalid config: sources.postgres.url: unsupported parameter "${k}"`);
-    env[name] = v;
-  }
+  const env = libpqEnv(cfg.url!);
+  // A password in the URL wins over the config's `password`; either way it only ever travels in the env.
+  if (!env.PGPASSWORD && cfg.password) env.PGPASSWORD = cfg.password;
   return {
     via: 'local',
     where: `${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}`,
     tool: (argv, opts = {}) => ({ argv, env, input: opts.input }),
   };
+}
+
+const URL_PARAMS: Record<string, string> = {
+  host: 'PGHOST', hostaddr: 'PGHOSTADDR', port: 'PGPORT', user: 'PGUSER', password: 'PGPASSWORD', sslmode: 'PGSSLMODE',
+  sslrootcert: 'PGSSLROOTCERT', sslcert: 'PGSSLCERT', sslkey: 'PGSSLKEY', application_name: 'PGAPPNAME',
+  connect_timeout: 'PGCONNECT_TIMEOUT', passfile: 'PGPASSFILE', target_session_attrs: 'PGTARGETSESSIONATTRS',
+};
+
+/**
+ * A libpq URI (postgresql://user:pw@host:port,host2:port2/db?param=v) as libpq environment variables, so nothing
+ * of it needs to be in argv. Handles what WHATWG URL cannot: empty host (socket), several hosts. The database
+ * part is ignored: each command names its database.
+ */
+export function libpqEnv(uri: string): Record<string, string> {
+  const m = /^postgres(?:ql)?:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/.exec(uri);
+  if (!m) throw new UsageError('invalid config: sources.postgres.url: not a postgresql:// URI');
+  const dec = (s: string) => decodeURIComponent(s);
+  const env: Record<string, string> = {};
+  if (m[1]) {
+    const i = m[1].indexOf(':');
+    env.PGUSER = dec(i < 0 ? m[1] : m[1].slice(0, i));
+    if (i >= 0) env.PGPASSWORD = dec(m[1].slice(i + 1));
+    if (!env.PGUSER) delete env.PGUSER;
+  }
+  if (m[2]) {
+    const hosts: string[] = [];
+    const ports: string[] = [];
+    for (const spec of m[2].split(',')) {
+      const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(spec);
+      if (!hp) throw new UsageError(`invalid config: sources.postgres.url: bad host "${spec}"`);
+      hosts.push(dec(hp[1]!.replace(/^\[|\]$/g, '')));
+      ports.push(hp[2] ?? '');
+    }
+    if (hosts.some(Boolean)) env.PGHOST = hosts.join(',');
+    if (ports.some(Boolean)) env.PGPORT = ports.join(',');
+  }
+  for (const pair of (m[4] ?? '').split('&').filter(Boolean)) {
+    const [k, v = ''] = pair.split('=').map((x) => dec(x.replace(/\+/g, ' ')));
+    const name = URL_PARAMS[k!];
+    if (!name) throw new UsageError(`invalid config: sources.postgres.url: unsupported parameter "${k}"`);
+    env[name] = v;
+  }
+  return env;
 }
 
 const PSQL = ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1'];

@@ -1,0 +1,155 @@
+// Pure pieces: exact argv arrays, redaction, lock staleness, file names from hostile database names.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { composeArgv, composeExec, Runner } from '../lib/run.ts';
+import { Redactor } from '../lib/redact.ts';
+import { Output } from '../lib/output.ts';
+import { acquireLock } from '../lib/lock.ts';
+import { LockedError } from '../lib/errors.ts';
+import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
+import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
+import { Writable } from 'node:stream';
+
+const compose = { files: ['/srv/llc/compose/compose.prod.yaml', '/srv/llc/compose/compose.observability.yaml'], projectName: 'llc' };
+
+test('compose exec: -T always, env passed by name only, service then argv', () => {
+  const cmd = composeExec(compose, 'postgres', { argv: ['pg_dump', '-Fc'], env: { PGPASSWORD: 'hunter22' } });
+  assert.deepEqual(cmd.argv, ['docker', 'compose', '-f', compose.files[0], '-f', compose.files[1], '-p', 'llc', 'exec', '-T', '-e', 'PGPASSWORD', 'postgres', 'pg_dump', '-Fc']);
+  assert.deepEqual(cmd.env, { PGPASSWORD: 'hunter22' });
+  assert.ok(!cmd.argv.join(' ').includes('hunter22'));
+  assert.deepEqual(composeArgv({ files: ['a.yaml'], command: ['podman', 'compose'] }, ['ps']), ['podman', 'compose', '-f', 'a.yaml', 'ps']);
+});
+
+test('postgres endpoint: compose adds -U inside the container; local keeps credentials in env', () => {
+  const c = pgEndpoint({ via: 'compose', service: 'db', user: 'llc', databases: ['llc'] }, compose);
+  assert.deepEqual(c.tool(['pg_dump', '-Fc', '-d', conninfoDb('llc')]).argv.slice(-7), ['-T', 'db', 'pg_dump', '-U', 'llc', '-Fc', '-d', "dbname='llc'"].slice(-7));
+  assert.deepEqual(c.tool(['pg_dump', '--version'], { bare: true }).argv.slice(-3), ['db', 'pg_dump', '--version']);
+  const l = pgEndpoint({ via: 'local', url: 'postgresql://app%40x:p%40ss@db.example:6543/ignored?sslmode=require', databases: ['llc'] }, undefined);
+  const cmd = l.tool(['psql', '-d', conninfoDb('llc')]);
+  assert.deepEqual(cmd.argv, ['psql', '-d', "dbname='llc'"]);
+  assert.deepEqual(cmd.env, { PGHOST: 'db.example', PGPORT: '6543', PGUSER: 'app@x', PGPASSWORD: 'p@ss', PGSSLMODE: 'require' });
+  const sock = pgEndpoint({ via: 'local', url: 'postgresql://u@/x?host=/run/postgresql', password: 'pw', databases: ['x'] }, undefined);
+  assert.equal(sock.tool(['psql']).env!.PGHOST, '/run/postgresql');
+  assert.equal(sock.tool(['psql']).env!.PGPASSWORD, 'pw');
+  assert.throws(() => pgEndpoint({ via: 'local', url: 'postgresql://u@h/x?options=-c', databases: ['x'] }, undefined), /unsupported parameter "options"/);
+  assert.throws(() => pgEndpoint({ via: 'compose', databases: ['x'] }, undefined), /compose: is required/);
+  assert.deepEqual(pgEndpoint({ via: 'local', url: 'postgresql://[::1]:5433,db2/x', databases: ['x'] }, undefined).tool(['psql']).env, { PGHOST: '::1,db2', PGPORT: '5433,' });
+});
+
+test('conninfo and identifiers quote any name', () => {
+  assert.equal(conninfoDb(`a b'c\\d=e`), `dbname='a b\\'c\\\\d=e'`);
+  assert.equal(quoteIdent('we"ird'), '"we""ird"');
+});
+
+test('dump file names never become paths', () => {
+  for (const name of ['../../etc/passwd', 'a/b', '..', '.', 'x y', 'ünï', 'a%2Fb']) {
+    const f = dumpFileName(name, 'native');
+    assert.ok(!f.includes('/') && !f.startsWith('.'), `${name} -> ${f}`);
+    assert.equal(decodeURIComponent(f.replace(/\.dump$/, '')), name, 'reversible');
+  }
+  assert.equal(dumpFileName('llc', 'zstd-external'), 'llc.dump.zst');
+  assert.throws(() => artifactPath('/srv/b/set', '../other/x'), /leaves the set/);
+});
+
+test('compression: native zstd from PG16, host zstd before, explicit choices honoured', () => {
+  assert.deepEqual(compressionPlan('auto', 17).pgDumpFlags, ['--compress=zstd:3']);
+  assert.deepEqual(compressionPlan('auto', 15), { pgDumpFlags: ['-Z', '0'], external: true, kind: 'pg_dump+zstd', compression: 'zstd' });
+  assert.equal(compressionPlan('gzip', 17).compression, 'gzip');
+  assert.deepEqual(compressionPlan('none', 15).pgDumpFlags, ['-Z', '0']);
+});
+
+test('globals: statements about the connecting role are dropped, others kept', () => {
+  const sql = ['CREATE ROLE postgres;', 'ALTER ROLE postgres WITH SUPERUSER PASSWORD \'x\';', 'CREATE ROLE "Odd Role";', 'ALTER ROLE "Odd Role" WITH LOGIN;', 'CREATE ROLE postgres_ro;'].join('\n');
+  assert.deepEqual(filterGlobals(sql, 'postgres').split('\n'), ['CREATE ROLE "Odd Role";', 'ALTER ROLE "Odd Role" WITH LOGIN;', 'CREATE ROLE postgres_ro;']);
+  assert.deepEqual(filterGlobals(sql, 'Odd Role').split('\n').length, 3);
+});
+
+test('set ids sort by time and round-trip', () => {
+  const d = new Date('2026-11-24T02:30:05.123Z');
+  assert.equal(setIdFor(d), '20261124T023005Z');
+  assert.equal(setIdToDate('20261124T023005Z').toISOString(), '2026-11-24T02:30:05.000Z');
+});
+
+test('redactor: known secrets, their URL-encoded form, and passwords inside URLs', () => {
+  const r = new Redactor();
+  r.add('p@ss w0rd');
+  r.add('ab'); // too short to mask safely
+  assert.equal(r.redact('x p@ss w0rd y p%40ss%20w0rd ab'), 'x *** y *** ab');
+  assert.equal(r.redact('postgresql://u:other@h/db'), 'postgresql://u:***@h/db');
+});
+
+function sink() {
+  let text = '';
+  const stream = new Writable({ write(chunk, _e, cb) { text += chunk; cb(); } }) as Writable & { isTTY?: boolean };
+  return { stream, get text() { return text; } };
+}
+
+test('output: timestamps and no colour when not a TTY; --json keeps stdout for the document', async () => {
+  const out = sink();
+  const err = sink();
+  const o = new Output({ stdout: out.stream, stderr: err.stream, env: {}, now: () => new Date('2026-11-24T02:30:00Z') });
+  o.ok('done');
+  await o.step('step', async () => 5, (n) => ({ bytes: n }));
+  assert.match(out.text, /^2026-11-24T02:30:00Z ok    done$/m);
+  assert.match(out.text, /ok    step \(\d+ ms, 5 B\)/);
+  assert.ok(!/\x1b\[/.test(out.text), 'no ANSI codes');
+  const j = sink();
+  const je = sink();
+  const oj = new Output({ json: true, stdout: j.stream, stderr: je.stream, env: {} });
+  oj.info('human line');
+  oj.result({ ok: true });
+  assert.deepEqual(JSON.parse(j.text), { ok: true });
+  assert.match(je.text, /human line/);
+});
+
+test('runner: dry-run prints mutating commands with secrets masked and runs only read-only ones', async () => {
+  const out = sink();
+  const o = new Output({ stdout: out.stream, stderr: out.stream, env: {} });
+  const runner = new Runner({ out: o, dryRun: true });
+  const r = await runner.capture({ argv: ['touch', '/tmp/never'], env: { PGPASSWORD: 'zzsecretzz', PGHOST: 'h' } });
+  assert.equal(r.code, 0);
+  assert.match(out.text, /plan  PGPASSWORD=\*\*\* PGHOST=h touch \/tmp\/never/);
+  const ro = await runner.capture({ argv: ['echo', 'hi'] }, { readOnly: true });
+  assert.equal(ro.stdout, 'hi\n');
+});
+
+test('runner: a missing program and a failing pipeline stage are named', async () => {
+  const o = new Output({ stdout: sink().stream, stderr: sink().stream, env: {} });
+  const runner = new Runner({ out: o });
+  await assert.rejects(runner.capture({ argv: ['no-such-tool-llc'] }), /command not found: no-such-tool-llc/);
+  const dir = mkdtempSync(join(tmpdir(), 'llc-run-'));
+  try {
+    await assert.rejects(runner.pipeline([{ argv: ['sh', '-c', 'echo data; exit 3'] }, { argv: ['cat'] }], { stdout: join(dir, 'f') }), /sh -c .* exited 3/);
+    await runner.pipeline([{ argv: ['seq', '1', '100000'] }, { argv: ['wc', '-l'] }], { stdout: join(dir, 'g') });
+    assert.equal(spawnSync('cat', [join(dir, 'g')]).stdout.toString().trim(), '100000');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lock: a live holder is exit 3, a dead one is cleared with a message, release removes only our lock', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-lock-'));
+  try {
+    const messages: string[] = [];
+    const a = acquireLock(dir, 'first', (m) => messages.push(m));
+    assert.throws(() => acquireLock(dir, 'second', () => {}), (e: unknown) => e instanceof LockedError && e.exitCode === 3 && /first/.test(e.message));
+    a.release();
+    assert.equal(existsSync(join(dir, '.lock')), false);
+    // A pid that no longer exists (a finished child) holds a stale lock.
+    const dead = spawnSync('true');
+    writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: dead.pid, procStart: '1', host: hostname(), command: 'ghost', startedAt: 'then' }));
+    const b = acquireLock(dir, 'third', (m) => messages.push(m));
+    assert.match(messages.join('\n'), /cleared a stale lock left by ghost/);
+    // Same pid, other start time: the pid was reused by an unrelated process.
+    b.release();
+    writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.pid, procStart: 'not-our-start', host: hostname(), command: 'reused', startedAt: 'then' }));
+    acquireLock(dir, 'fourth', (m) => messages.push(m)).release();
+    assert.match(messages.join('\n'), /left by reused/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
