@@ -47,8 +47,15 @@ export function main(argv: string[]): Promise<number> {
       out.info(`restoring set ${set.id} (${set.manifest.startedAt}): ${chosen.map((s) => s.name).join(', ')}`);
       // Every check that reads only the set comes before anything touches a target.
       throwIfProblems(`set ${set.id}`, await out.step('artifacts present with recorded sizes', () => checkPresence(set, (s) => names.has(s))));
-      throwIfProblems(`set ${set.id}`, await out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s))));
-      for (const s of chosen) await s.verifyArtifacts(sourceContext, set.dir, set.manifest);
+      // Checksums and the sources' full reads stream the same files: side by side, both before any target is touched.
+      const [sums, ...reads] = await Promise.allSettled([
+        out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s))),
+        ...chosen.map((s) => s.verifyArtifacts(sourceContext, set.dir, set.manifest)),
+      ]);
+      // A checksum mismatch is the clearer report; otherwise the first failed full read.
+      if (sums.status === 'rejected') throw sums.reason;
+      throwIfProblems(`set ${set.id}`, sums.value);
+      for (const r of reads) if (r.status === 'rejected') throw r.reason;
       const force = Boolean(ctx.values.force);
       const plans: RestorePlan[] = [];
       for (const s of chosen) plans.push(await s.planRestore(sourceContext, set.dir, set.manifest, { force }));

@@ -301,12 +301,12 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       for (const db of dbs) {
         const rel = `postgres/${dumpFileName(db, plan.external ? 'zstd-external' : 'native')}`;
         const file = join(stageDir, rel);
-        const artifact = await out.step(
+        const dumped = await out.step(
           `postgres: dump ${db}`,
           async () => {
             if (runner.dryRun) {
               await runner.pipeline(dumpPipeline(db, 'EXPORTED-SNAPSHOT'), { stdout: file });
-              return null;
+              return false;
             }
             const holder = SnapshotHolder.open(runner, ep, db);
             try {
@@ -320,18 +320,25 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             } finally {
               await holder.close();
             }
-            return describeArtifact(stageDir, rel, 'postgres', { kind: plan.kind, compression: plan.compression });
+            return true;
           },
-          (a) => ({ bytes: a?.size, note: counts[db] ? `${Object.keys(counts[db]).length} tables, ${Object.values(counts[db]).reduce((x, y) => x + y, 0)} rows` : undefined }),
+          () => ({ note: counts[db] ? `${Object.keys(counts[db]).length} tables, ${Object.values(counts[db]).reduce((x, y) => x + y, 0)} rows` : undefined }),
         );
-        if (!artifact) continue;
+        if (!dumped) continue;
+        // The hash and the full read both stream the file: run them side by side.
+        const [artifact] = await out.step(
+          `postgres: sha256 and full read of ${rel}`,
+          () =>
+            Promise.all([
+              describeArtifact(stageDir, rel, 'postgres', { kind: plan.kind, compression: plan.compression }),
+              fullRead(runner, stageDir, { path: rel, kind: plan.kind, compression: plan.compression, size: 0, sha256: '', source: 'postgres' }).catch((err: Error) => {
+                throw new StepError('postgres', `verify ${db}`, err.message);
+              }),
+            ]),
+          ([a]) => ({ bytes: a.size }),
+        );
         artifacts.push(artifact);
         dumps[db] = rel;
-        await out.step(`postgres: full read of ${rel}`, () =>
-          fullRead(runner, stageDir, artifact).catch((err: Error) => {
-            throw new StepError('postgres', `verify ${db}`, err.message);
-          }),
-        );
       }
       let globals: string | null = null;
       if (cfg.globals !== false) {

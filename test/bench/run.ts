@@ -1,0 +1,33 @@
+// npm run bench: our scripts against the raw tools on the same data in the same run; writes docs/performance.md.
+// Ratios, not absolute times (shared machines make seconds noise). LLC_BENCH_ROWS / LLC_BENCH_ROUNDS to resize.
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { benchPostgres, postgresReport, postgresVerdicts } from './postgres.ts';
+import { ROOT } from './util.ts';
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const rounds = Number(process.env.LLC_BENCH_ROUNDS ?? 3);
+const sections: string[] = [];
+const failures: string[] = [];
+
+const pg = await benchPostgres({ rows: Number(process.env.LLC_BENCH_ROWS ?? 1_000_000), rounds, log });
+sections.push(postgresReport(pg));
+failures.push(...postgresVerdicts(pg));
+
+const doc = [
+  '# Performance',
+  '',
+  'Written by `npm run bench` (test/bench/). Every figure compares our script with the raw tool on the same data in',
+  'the same run; absolute seconds on a shared machine are noise, the ratios are the figures that matter. Peak RSS is',
+  'the maximum resident set of our Node process (the tools it starts are separate processes).',
+  '',
+  `Run: ${new Date().toISOString()} on ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.`,
+  '',
+  ...sections,
+  failures.length ? `**Targets missed:** ${failures.join('; ')}.` : 'All targets met in this run.',
+  '',
+].join('\n');
+writeFileSync(join(ROOT, 'docs/performance.md'), doc);
+log(`wrote docs/performance.md${failures.length ? ` (targets missed: ${failures.join('; ')})` : ''}`);
+process.stdout.write(doc);
