@@ -50,7 +50,7 @@ export function main(argv: string[]): Promise<number> {
       // Checksums and the sources' full reads stream the same files: side by side, both before any target is touched.
       const [sums, ...reads] = await Promise.allSettled([
         out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s))),
-        ...chosen.map((s) => s.verifyArtifacts(sourceContext, set.dir, set.manifest)),
+        ...chosen.map((s) => s.verifyArtifacts(sourceContext, set.dir, set.manifest, { forRestore: true })),
       ]);
       // A checksum mismatch is the clearer report; otherwise the first failed full read.
       if (sums.status === 'rejected') throw sums.reason;
@@ -79,6 +79,7 @@ export function main(argv: string[]): Promise<number> {
       out.ok(`restored set ${set.id}`);
       return EXIT.ok;
     } finally {
+      for (const s of chosen) await s.dispose?.();
       lock?.release();
     }
   });

@@ -49,8 +49,11 @@ export interface Source {
   /** One line for plans and logs, e.g. "postgres via compose service postgres: llc". */
   describe(): string;
   backup(ctx: SourceContext, stageDir: string): Promise<BackupResult>;
-  /** A read of this source's artifacts deeper than checksums (e.g. a full pg_restore read). Throws VerifyError. */
-  verifyArtifacts(ctx: SourceContext, setDir: string, manifest: Manifest): Promise<void>;
+  /**
+   * A read of this source's artifacts deeper than checksums (e.g. a full pg_restore read). Throws VerifyError.
+   * `forRestore`: a restore follows, so the source may keep what it unpacked for it (released by `dispose`).
+   */
+  verifyArtifacts(ctx: SourceContext, setDir: string, manifest: Manifest, opts?: { forRestore?: boolean }): Promise<void>;
   /** Safety checks (versions, non-empty targets) and the plan. Throws RefusedError when unsafe. */
   planRestore(ctx: SourceContext, setDir: string, manifest: Manifest, opts: RestoreOptions): Promise<RestorePlan>;
   restore(ctx: SourceContext, setDir: string, manifest: Manifest, plan: RestorePlan, opts: RestoreOptions): Promise<void>;
@@ -58,6 +61,8 @@ export interface Source {
   countRestored(ctx: SourceContext, plan: RestorePlan): Promise<Counts>;
   /** Remove scratch targets of a --deep drill. */
   cleanup(ctx: SourceContext, plan: RestorePlan): Promise<void>;
+  /** Release temporary files kept between verifyArtifacts and restore. */
+  dispose?(): Promise<void>;
 }
 
 /** Lines naming every difference between expected and actual counts; empty when they agree. */
