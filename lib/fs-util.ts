@@ -1,12 +1,25 @@
 // Small filesystem helpers: hashing by streaming, durable writes, atomic replace.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, rename, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
+/**
+ * sha256 of a file, read into one reused buffer: a stream would allocate a new chunk per read and a multi-GB
+ * dump would leave the heap full of garbage between collections (peak RSS, docs/performance.md).
+ */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
   return hash.digest('hex');
 }
 
