@@ -82,3 +82,43 @@ export async function writeBackupMetrics(dir: string, input: BackupMetricsInput)
   }
   await writeMetrics(dir, 'llc_backup.prom', samples);
 }
+
+/** verify-latest: one file for all levels, so a quick run keeps the last deep result (and the other way round). */
+export async function writeVerifyMetrics(dir: string, input: { level: string; ok: boolean; endedAt: Date; newestSet?: Date }): Promise<void> {
+  const text = await previousFile(dir, 'llc_verify.prom');
+  const now = input.endedAt.getTime() / 1000;
+  const samples: Sample[] = [];
+  const levels = new Set<string>([input.level]);
+  const prev = {
+    status: parseSamples(text, METRICS.verifyLastRunStatus),
+    run: parseSamples(text, METRICS.verifyLastRunTimestamp),
+    success: parseSamples(text, METRICS.verifyLastSuccessTimestamp),
+  };
+  for (const key of [...prev.status.keys(), ...prev.success.keys()]) {
+    const m = /^level="([^"]*)"$/.exec(key);
+    if (m) levels.add(m[1]!);
+  }
+  for (const level of [...levels].sort()) {
+    const key = `level="${level}"`;
+    const mine = level === input.level;
+    const status = mine ? (input.ok ? 1 : 0) : prev.status.get(key);
+    const run = mine ? now : prev.run.get(key);
+    const success = mine && input.ok ? now : prev.success.get(key);
+    if (status !== undefined) samples.push({ metric: METRICS.verifyLastRunStatus, labels: { level }, value: status });
+    if (run !== undefined) samples.push({ metric: METRICS.verifyLastRunTimestamp, labels: { level }, value: run });
+    if (success !== undefined) samples.push({ metric: METRICS.verifyLastSuccessTimestamp, labels: { level }, value: success });
+  }
+  const newest = input.newestSet ? input.newestSet.getTime() / 1000 : parseSamples(text, METRICS.newestSetTimestamp).get('');
+  if (newest !== undefined) samples.push({ metric: METRICS.newestSetTimestamp, value: newest });
+  await writeMetrics(dir, 'llc_verify.prom', samples);
+}
+
+export async function writeRotateMetrics(dir: string, input: { ok: boolean; endedAt: Date; kept?: number; removed?: number }): Promise<void> {
+  const samples: Sample[] = [
+    { metric: METRICS.rotateLastRunStatus, value: input.ok ? 1 : 0 },
+    { metric: METRICS.rotateLastRunTimestamp, value: input.endedAt.getTime() / 1000 },
+  ];
+  if (input.kept !== undefined) samples.push({ metric: METRICS.rotateSetsKept, value: input.kept });
+  if (input.removed !== undefined) samples.push({ metric: METRICS.rotateSetsRemoved, value: input.removed });
+  await writeMetrics(dir, 'llc_rotate.prom', samples);
+}

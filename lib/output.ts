@@ -127,9 +127,13 @@ export class Output {
     }
   }
 
+  /** Whether the --json document has been written (there is only ever one). */
+  resultWritten = false;
+
   /** The single JSON document of --json mode, redacted like everything else. */
   result(doc: unknown): void {
-    if (!this.json) return;
+    if (!this.json || this.resultWritten) return;
+    this.resultWritten = true;
     this.stdout.write(`${this.redactor.redact(JSON.stringify(doc, null, 2))}\n`);
   }
 }

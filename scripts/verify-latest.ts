@@ -1,24 +1,56 @@
 // verify-latest: checks the newest complete backup set: quick (default), --checksums, --deep (restore drill).
 // Example: npx tsx scripts/verify-latest.ts --checksums
+import { randomBytes } from 'node:crypto';
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { backupRoot, setUp } from '../lib/ops.ts';
 import { configuredSources } from '../lib/sources/index.ts';
+import { diffCounts, type RestorePlan, type Source } from '../lib/sources/types.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { checkChecksums, checkPresence, describeProblem, incompleteSets, pickSet, type Problem } from '../lib/verify.ts';
+import { listCompleteSets, type CompleteSet } from '../lib/backup-set.ts';
+import { writeVerifyMetrics } from '../lib/metrics.ts';
 import { formatBytes, formatDuration } from '../lib/output.ts';
 import { EXIT, VerifyError } from '../lib/errors.ts';
+import type { ScriptContext } from '../lib/cli.ts';
+import type { Ops } from '../lib/ops.ts';
 
 export const spec: CommandSpec = {
   name: 'verify-latest',
-  summary: 'check the newest complete backup set (manifest, artifacts, age; optionally checksums and a full read)',
-  examples: ['npx tsx scripts/verify-latest.ts', 'npx tsx scripts/verify-latest.ts --checksums', 'npx tsx scripts/verify-latest.ts --checksums --json'],
+  summary: 'check the newest complete backup set: quick (default), --checksums, or --deep (a restore drill)',
+  examples: ['npx tsx scripts/verify-latest.ts', 'npx tsx scripts/verify-latest.ts --checksums', 'npx tsx scripts/verify-latest.ts --deep --json'],
   mutating: false,
   flags: {
     checksums: { type: 'boolean', description: "also check every artifact's sha256 and read every dump in full" },
+    deep: { type: 'boolean', description: 'also restore into scratch targets and compare counts with the manifest (never touches live data)' },
     from: { type: 'string', value: 'ID', description: 'verify this set instead of the newest' },
   },
   notes: ['Exit 4 when the set fails a check (named in the output), or is older than backup.maxAge (default 26h).'],
 };
+
+const totalBytes = (s: CompleteSet) => s.manifest.artifacts.reduce((a, b) => a + b.size, 0);
+
+/** Restore drill: scratch targets named for this run, counts compared, scratch removed whatever happens. */
+async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources: Source[]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  const tag = `${set.id.toLowerCase()}_${randomBytes(3).toString('hex')}`;
+  for (const source of sources) {
+    let plan: RestorePlan | undefined;
+    try {
+      await source.verifyArtifacts(ops.sourceContext, set.dir, set.manifest, { forRestore: true });
+      plan = await source.planRestore(ops.sourceContext, set.dir, set.manifest, { force: false, scratch: tag });
+      await source.restore(ops.sourceContext, set.dir, set.manifest, plan, { force: false, scratch: tag });
+      const diff = diffCounts(set.manifest.sources[source.name]!.counts, await source.countRestored(ops.sourceContext, plan));
+      for (const d of diff) problems.push({ message: `${source.name}: restore drill: ${d}` });
+      if (!diff.length) ctx.out.ok(`${source.name}: restore drill counts match the manifest`);
+    } catch (err) {
+      problems.push({ message: `${source.name}: restore drill failed: ${(err as Error).message}` });
+    } finally {
+      if (plan) await ctx.out.step(`${source.name}: remove scratch targets`, () => source.cleanup(ops.sourceContext, plan!));
+      await source.dispose?.();
+    }
+  }
+  return problems;
+}
 
 export function main(argv: string[]): Promise<number> {
   return runScript(spec, argv, async (ctx) => {
@@ -27,21 +59,37 @@ export function main(argv: string[]): Promise<number> {
     const out = ctx.out;
     const root = backupRoot(loaded);
     const sources = configuredSources(loaded);
-    const level = ctx.values.checksums ? 'checksums' : 'quick';
-    for (const s of await incompleteSets(root)) out.warn(`ignored incomplete set ${s.id}: ${s.problems.join('; ')}`);
-    const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: sources.map((s) => s.name) });
-    const problems: Problem[] = [];
-    const started = Date.parse(set.manifest.startedAt);
-    const ageMs = Date.now() - started;
-    const maxAgeMs = parseDuration(loaded.config.backup?.maxAge ?? '26h');
-    const bytes = set.manifest.artifacts.reduce((a, b) => a + b.size, 0);
-    out.info(`set ${set.id}: ${set.manifest.artifacts.length} artifacts, ${formatBytes(bytes)}, ${formatDuration(ageMs)} old`);
-    if (ageMs > maxAgeMs) problems.push({ message: `newest set ${set.id} is ${formatDuration(ageMs)} old, more than backup.maxAge ${loaded.config.backup?.maxAge ?? '26h'}` });
-    problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set))));
-    if (level === 'checksums') {
-      problems.push(...(await out.step('sha256 of every artifact', () => checkChecksums(set), (p) => ({ bytes, note: p.length ? `${p.length} mismatched` : undefined }))));
-      if (problems.length === 0) {
-        for (const source of sources.filter((s) => set.manifest.sources[s.name])) {
+    const level = ctx.values.deep ? 'deep' : ctx.values.checksums ? 'checksums' : 'quick';
+    const textfileDir = loaded.config.monitoring?.textfileDir;
+    let newestSet: Date | undefined;
+    const report = async (ok: boolean) => {
+      if (textfileDir) await writeVerifyMetrics(textfileDir, { level, ok, endedAt: new Date(), newestSet }).catch((e: Error) => out.warn(`could not write metrics: ${e.message}`));
+    };
+    try {
+      for (const s of await incompleteSets(root)) out.warn(`ignored incomplete set ${s.id}: ${s.problems.join('; ')}`);
+      const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: sources.map((s) => s.name) });
+      newestSet = new Date(set.manifest.startedAt);
+      const problems: Problem[] = [];
+      const warnings: string[] = [];
+      const ageMs = Date.now() - newestSet.getTime();
+      const maxAge = loaded.config.backup?.maxAge ?? '26h';
+      const bytes = totalBytes(set);
+      out.info(`set ${set.id}: ${set.manifest.artifacts.length} artifacts, ${formatBytes(bytes)}, ${formatDuration(ageMs)} old`);
+      if (ageMs > parseDuration(maxAge)) problems.push({ message: `newest set ${set.id} is ${formatDuration(ageMs)} old, more than backup.maxAge ${maxAge}` });
+      // A set much smaller than the one before is worth a look (a bucket emptied, a table truncated), not a failure.
+      const previous = (await listCompleteSets(root)).filter((s) => s.id < set.id && sources.every((src) => s.manifest.sources[src.name])).at(-1);
+      const dropWarn = loaded.config.backup?.sizeDropWarn ?? 0.5;
+      if (previous && totalBytes(previous) > 0 && bytes < totalBytes(previous) * (1 - dropWarn)) {
+        warnings.push(`set ${set.id} is ${formatBytes(bytes)}, ${Math.round((1 - bytes / totalBytes(previous)) * 100)}% smaller than ${previous.id} (${formatBytes(totalBytes(previous))})`);
+      }
+      for (const w of warnings) out.warn(w);
+      problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set))));
+      if (level !== 'quick' && problems.length === 0) {
+        problems.push(...(await out.step('sha256 of every artifact', () => checkChecksums(set), (p) => ({ bytes, note: p.length ? `${p.length} mismatched` : undefined }))));
+      }
+      const present = sources.filter((s) => set.manifest.sources[s.name]);
+      if (level === 'checksums' && problems.length === 0) {
+        for (const source of present) {
           try {
             await source.verifyArtifacts(sourceContext, set.dir, set.manifest);
           } catch (err) {
@@ -50,11 +98,17 @@ export function main(argv: string[]): Promise<number> {
           }
         }
       }
+      if (level === 'deep' && problems.length === 0) problems.push(...(await deepDrill(ops, ctx, set, present)));
+      const ok = problems.length === 0;
+      await report(ok);
+      out.result({ ok, level, set: set.id, startedAt: set.manifest.startedAt, ageSeconds: Math.round(ageMs / 1000), bytes, warnings, problems: problems.map(describeProblem) });
+      if (!ok) throw new VerifyError(`set ${set.id} failed verification (${level})`, problems.map(describeProblem));
+      out.ok(`set ${set.id} verified (${level})`);
+      return EXIT.ok;
+    } catch (err) {
+      if (!(err instanceof VerifyError && /failed verification/.test(err.message))) await report(false);
+      throw err;
     }
-    ctx.out.result({ ok: problems.length === 0, level, set: set.id, startedAt: set.manifest.startedAt, ageSeconds: Math.round(ageMs / 1000), bytes, problems: problems.map(describeProblem) });
-    if (problems.length) throw new VerifyError(`set ${set.id} failed verification (${level})`, problems.map(describeProblem));
-    out.ok(`set ${set.id} verified (${level})`);
-    return EXIT.ok;
   });
 }
 
