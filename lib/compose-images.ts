@@ -1,0 +1,207 @@
+// Read the `image:` of every service in a compose file, with file:line:column from the YAML parser,
+// interpolated like Compose (${VAR}, ${VAR:-d}, ${VAR?err}) from a .env beside the file plus the process env.
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { parseDocument, LineCounter, isMap, isSeq, isScalar, isAlias, type Document, type Node, type YAMLMap } from 'yaml';
+import { interpolate } from './interpolate.ts';
+import { UsageError } from './errors.ts';
+
+export interface ComposeImage {
+  file: string;
+  service: string;
+  /** The image text as written (before interpolation); undefined when the service has none. */
+  raw?: string;
+  /** The image after interpolation. */
+  value?: string;
+  /** Interpolation problems, e.g. "variable TAG is not set". */
+  interpolationErrors: string[];
+  /** 1-based position of the image value (or of the service key when there is no image). */
+  line: number;
+  col: number;
+  /** Source offsets of the value token [start, end), for rewriting exactly that text. */
+  range?: [number, number];
+  /** How the value is written: plain, double or single quoted, or an alias / merge (not rewritable). */
+  style: 'plain' | 'double' | 'single' | 'block' | 'alias' | 'merged' | 'none';
+  /** The service builds its image (build:), so a missing image is not a problem. */
+  builds: boolean;
+  /** Reason text of a "# TODO digest: <reason>" comment on or right above the image line. */
+  todoDigest?: string;
+}
+
+export interface ComposeFile {
+  file: string;
+  text: string;
+  images: ComposeImage[];
+}
+
+/** Where the interpolation variables came from, for the report. */
+export interface ComposeEnv {
+  env: Record<string, string | undefined>;
+  /** The env file read, if any. */
+  envFile?: string;
+}
+
+// An acknowledged missing digest: the reason after the colon is required, so a bare "TODO digest" is not enough.
+const TODO_DIGEST = /#\s*TODO digest:\s*(\S.*?)\s*$/;
+
+/**
+ * The variables a compose file is interpolated with: --env-file if given; else `.env` beside the file;
+ * else the committed `.env.example` beside it (CI has no .env). The process environment wins, as in Compose.
+ */
+export function composeEnv(file: string, opts: { envFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ComposeEnv {
+  const processEnv = opts.env ?? process.env;
+  let envFile: string | undefined;
+  if (opts.envFile) {
+    envFile = resolve(opts.cwd ?? process.cwd(), opts.envFile);
+    if (!existsSync(envFile)) throw new UsageError(`env file not found: ${envFile}`);
+  } else {
+    const dir = dirname(resolve(opts.cwd ?? process.cwd(), file));
+    envFile = [resolve(dir, '.env'), resolve(dir, '.env.example')].find((f) => existsSync(f));
+  }
+  let fileEnv: Record<string, string> = {};
+  if (envFile) {
+    try {
+      fileEnv = parseDotenv(readFileSync(envFile));
+    } catch (err) {
+      throw new UsageError(`cannot read env file ${envFile}: ${(err as Error).message}`);
+    }
+  }
+  return { env: { ...fileEnv, ...processEnv }, ...(envFile ? { envFile } : {}) };
+}
+
+function styleOf(node: Node): ComposeImage['style'] {
+  if (!isScalar(node)) return 'none';
+  switch (node.type) {
+    case 'QUOTE_DOUBLE':
+      return 'double';
+    case 'QUOTE_SINGLE':
+      return 'single';
+    case 'BLOCK_FOLDED':
+    case 'BLOCK_LITERAL':
+      return 'block';
+    default:
+      return 'plain';
+  }
+}
+
+/** The maps a `<<:` merge key pulls in (a map, an alias to one, or a sequence of them), nearest first. */
+function mergeSources(map: YAMLMap, doc: Document): YAMLMap[] {
+  const out: YAMLMap[] = [];
+  for (const pair of map.items) {
+    // With `merge: true` the yaml package marks the key with a symbol; its source text is still "<<".
+    if (!isScalar(pair.key) || (pair.key.value !== '<<' && pair.key.source !== '<<')) continue;
+    const values = isSeq(pair.value) ? pair.value.items : [pair.value];
+    for (const v of values) {
+      const target = isAlias(v) ? v.resolve(doc) : v;
+      if (isMap(target)) out.push(target);
+    }
+  }
+  return out;
+}
+
+/** Find the image value node of a service, following aliases and merge keys as Compose's YAML parser does. */
+function findImageNode(svc: YAMLMap, doc: Document): { node: Node; via: 'direct' | 'alias' | 'merged' } | undefined {
+  const direct = svc.get('image', true) as Node | undefined;
+  if (direct !== undefined && direct !== null) {
+    if (isAlias(direct)) {
+      const target = direct.resolve(doc);
+      return target ? { node: target as Node, via: 'alias' } : undefined;
+    }
+    return { node: direct, via: 'direct' };
+  }
+  for (const src of mergeSources(svc, doc)) {
+    const found = findImageNode(src, doc);
+    if (found) return { node: found.node, via: 'merged' };
+  }
+  return undefined;
+}
+
+function todoReason(lines: string[], lineIndex: number, valueEndCol: number | undefined): string | undefined {
+  const same = lines[lineIndex];
+  if (same !== undefined) {
+    const m = TODO_DIGEST.exec(valueEndCol === undefined ? same : same.slice(valueEndCol));
+    if (m?.[1]) return m[1];
+  }
+  // Comment-only lines directly above the `image:` line.
+  for (let i = lineIndex - 1; i >= 0; i--) {
+    const l = lines[i] ?? '';
+    if (!/^\s*#/.test(l)) break;
+    const m = TODO_DIGEST.exec(l);
+    if (m?.[1]) return m[1];
+  }
+  return undefined;
+}
+
+/** Parse compose text: every service's image with its position. Invalid YAML is a UsageError (exit 2). */
+export function composeImagesFromText(text: string, file: string, env: Record<string, string | undefined>): ComposeFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, merge: true, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new UsageError(
+      `invalid YAML in ${file}`,
+      doc.errors.map((e) => {
+        const at = e.linePos?.[0];
+        return `${file}${at ? `:${at.line}:${at.col}` : ''}: ${e.message.split('\n')[0]}`;
+      }),
+    );
+  }
+  const lines = text.split('\n');
+  const images: ComposeImage[] = [];
+  const root = doc.contents;
+  if (root === null || root === undefined) return { file, text, images };
+  if (!isMap(root)) throw new UsageError(`invalid compose file ${file}: the top level must be a mapping`);
+  const services = root.get('services', true) as Node | undefined;
+  if (services === undefined || services === null) return { file, text, images };
+  if (!isMap(services)) throw new UsageError(`invalid compose file ${file}: services must be a mapping`);
+  for (const pair of services.items) {
+    const service = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+    const keyPos = lineCounter.linePos(isScalar(pair.key) && pair.key.range ? pair.key.range[0] : 0);
+    const svc = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
+    if (!isMap(svc)) {
+      images.push({ file, service, interpolationErrors: [], line: keyPos.line, col: keyPos.col, style: 'none', builds: false });
+      continue;
+    }
+    const builds = svc.has('build') || mergeSources(svc, doc).some((m) => m.has('build'));
+    const found = findImageNode(svc, doc);
+    if (!found || !isScalar(found.node) || found.node.value === null || found.node.value === undefined) {
+      images.push({ file, service, interpolationErrors: [], line: keyPos.line, col: keyPos.col, style: 'none', builds });
+      continue;
+    }
+    const node = found.node;
+    const raw = String(node.value);
+    const r = interpolate(raw, env);
+    // Position of what the reader sees: the alias or merge source for indirect values, the value itself otherwise.
+    const shown = found.via === 'alias' ? (svc.get('image', true) as Node) : node;
+    const start = shown.range?.[0] ?? 0;
+    const pos = lineCounter.linePos(start);
+    const valueEnd = node.range?.[1];
+    const endPos = valueEnd !== undefined && found.via === 'direct' ? lineCounter.linePos(valueEnd) : undefined;
+    const todo = todoReason(lines, pos.line - 1, endPos && endPos.line === pos.line ? endPos.col - 1 : undefined);
+    images.push({
+      file,
+      service,
+      raw,
+      value: r.value,
+      interpolationErrors: r.errors,
+      line: pos.line,
+      col: pos.col,
+      ...(found.via === 'direct' && node.range ? { range: [node.range[0], node.range[1]] as [number, number] } : {}),
+      style: found.via === 'direct' ? styleOf(node) : found.via,
+      builds,
+      ...(todo ? { todoDigest: todo } : {}),
+    });
+  }
+  return { file, text, images };
+}
+
+/** Read a compose file. Unreadable input is a UsageError (exit 2), as is invalid YAML. */
+export function readComposeImages(file: string, env: Record<string, string | undefined>): ComposeFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return composeImagesFromText(text, file, env);
+}

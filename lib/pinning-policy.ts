@@ -1,0 +1,124 @@
+// The pinning policy for compose images (pure): which references fail the check, which only warn, and why.
+// A digest is the pin; a tag is what a human reads. Floating tags and missing tags fail; critical services need a digest.
+import { parseImageRef, type ImageRef } from './image-ref.ts';
+
+export interface PinningPolicy {
+  /** Services whose image must carry a digest. */
+  critical: string[];
+  /** Tags that move (compared case-insensitively); `latest` is always among them. */
+  floatingTags: string[];
+}
+
+export const DEFAULT_CRITICAL = ['postgres', 'qdrant', 'minio', 'neo4j', 'reverse-proxy'];
+export const DEFAULT_FLOATING_TAGS = ['latest', 'stable', 'main', 'master', 'edge', 'nightly', 'dev'];
+
+export const DEFAULT_POLICY: PinningPolicy = { critical: DEFAULT_CRITICAL, floatingTags: DEFAULT_FLOATING_TAGS };
+
+/** Build the policy from the optional `pinning` config section; absent keys keep their defaults. */
+export function pinningPolicy(section?: { critical?: readonly string[]; floatingTags?: readonly string[] }): PinningPolicy {
+  const floating = section?.floatingTags ?? DEFAULT_FLOATING_TAGS;
+  return {
+    critical: [...(section?.critical ?? DEFAULT_CRITICAL)],
+    // `latest` is what an untagged reference means: it can never be configured away.
+    floatingTags: [...new Set(['latest', ...floating.map((t) => t.toLowerCase())])],
+  };
+}
+
+export type Severity = 'error' | 'warning';
+
+export type Rule =
+  | 'no-image'
+  | 'unresolved-variable'
+  | 'invalid-reference'
+  | 'missing-tag'
+  | 'floating-tag'
+  | 'critical-needs-digest'
+  | 'digest-todo'
+  | 'stale-digest-todo'
+  | 'no-digest'
+  | 'digest-only'
+  // Set by --resolve / --write, not by checkImage.
+  | 'resolve-failed'
+  | 'digest-mismatch'
+  | 'not-written';
+
+export interface Finding {
+  severity: Severity;
+  rule: Rule;
+  message: string;
+}
+
+export interface ImageInput {
+  service: string;
+  /** As written, before interpolation; undefined when the service names no image. */
+  raw?: string;
+  /** After interpolation. */
+  value?: string;
+  interpolationErrors: string[];
+  /** The service has a build: section. */
+  builds?: boolean;
+  /** Reason of a `# TODO digest: <reason>` marker next to the image line. */
+  todoDigest?: string;
+}
+
+export interface ImageVerdict {
+  ref?: ImageRef;
+  findings: Finding[];
+}
+
+const err = (rule: Rule, message: string): Finding => ({ severity: 'error', rule, message });
+const warn = (rule: Rule, message: string): Finding => ({ severity: 'warning', rule, message });
+
+/** Judge one service image. Every finding says what to do about it. */
+export function checkImage(input: ImageInput, policy: PinningPolicy = DEFAULT_POLICY): ImageVerdict {
+  if (input.raw === undefined) {
+    // A service that builds its image has nothing to pin here; one that neither builds nor names an image is broken.
+    return { findings: input.builds ? [] : [err('no-image', 'no image: and no build: (name a pinned image)')] };
+  }
+  if (input.interpolationErrors.length > 0) {
+    return { findings: input.interpolationErrors.map((e) => err('unresolved-variable', `image "${input.raw}": ${e}`)) };
+  }
+  const value = input.value ?? input.raw;
+  const parsed = parseImageRef(value);
+  const shown = value === input.raw ? `"${value}"` : `"${input.raw}" (= "${value}")`;
+  if (!parsed.ok) return { findings: [err('invalid-reference', `image ${shown}: ${parsed.error}`)] };
+  const ref = parsed.ref;
+  const findings: Finding[] = [];
+  const critical = policy.critical.includes(input.service);
+  const floating = ref.tag !== undefined && policy.floatingTags.includes(ref.tag.toLowerCase());
+
+  if (ref.tag === undefined && ref.digest === undefined) {
+    findings.push(err('missing-tag', `image ${shown} has no tag, so it means :latest (pin an exact version tag)`));
+  } else if (floating) {
+    findings.push(
+      err(
+        'floating-tag',
+        ref.digest
+          ? `image ${shown} names the floating tag "${ref.tag}": the digest pins it, but name the version it is instead`
+          : `image ${shown} uses the floating tag "${ref.tag}" (pin an exact version tag)`,
+      ),
+    );
+  } else if (ref.tag === undefined) {
+    findings.push(warn('digest-only', `image ${shown} is pinned by digest but names no version (add the version tag before the @)`));
+  }
+
+  if (ref.digest === undefined && (ref.tag === undefined || floating)) return { ref, findings };
+  if (ref.digest === undefined) {
+    if (critical && input.todoDigest) {
+      findings.push(warn('digest-todo', `critical service without a digest, acknowledged by "TODO digest: ${input.todoDigest}" (run check-pinning --resolve --write where the registry is reachable)`));
+    } else if (critical) {
+      findings.push(err('critical-needs-digest', `critical service: image ${shown} needs a digest (run check-pinning --resolve --write, or mark "# TODO digest: <reason>")`));
+    } else {
+      const how = value === input.raw ? 'check-pinning --resolve --write adds one' : 'check-pinning --resolve prints its digest';
+      findings.push(warn('no-digest', `image ${shown} has no digest: the tag can be re-pushed (${how})`));
+    }
+  } else if (input.todoDigest) {
+    findings.push(warn('stale-digest-todo', 'the image has a digest: remove its "TODO digest" comment'));
+  }
+  return { ref, findings };
+}
+
+/** True when any finding fails the check. */
+export function hasViolation(findings: Finding[]): boolean {
+  return findings.some((f) => f.severity === 'error');
+}

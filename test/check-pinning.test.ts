@@ -1,0 +1,272 @@
+// check-pinning: the policy (pure) and the command as operators and CI run it (child process, real exit codes).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkImage, pinningPolicy, type ImageInput } from '../lib/pinning-policy.ts';
+import { composeImagesFromText } from '../lib/compose-images.ts';
+import { main, spec } from '../scripts/check-pinning.ts';
+import { ROOT, scriptPath } from './helpers/scripts.ts';
+
+const HEX = 'c0ffee'.repeat(10) + 'abcd';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run check-pinning as a child process from any directory (tsx loaded by absolute URL). */
+function checkPinning(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> {
+  const env: Record<string, string> = {};
+  // No ops.config.yaml of a developer's checkout may leak in: OPS_CONFIG points nowhere unless a test sets it.
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', OPS_CONFIG: join(tmpdir(), 'no-such-ops.config.yaml'), ...opts.env })) {
+    if (v !== undefined && k !== 'TAG_UNSET') env[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), scriptPath('check-pinning'), ...args], { cwd: opts.cwd ?? ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'check-pinning-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const ACCEPTANCE_2 = [
+  'services:', //                                                  1
+  '  db:', //                                                      2
+  '    image: postgres', //                                        3
+  '  vectors:', //                                                 4
+  '    image: qdrant/qdrant:latest', //                            5
+  '  app:', //                                                     6
+  '    image: localhost:5000/app', //                              7
+  '  broken:', //                                                  8
+  '    image: ${TAG_UNSET}', //                                    9
+  '  pinned:', //                                                  10
+  `    image: registry.example.com:5000/team/app:1.2.3@sha256:${HEX}`, // 11
+  '',
+].join('\n');
+
+// ---- the policy, pure -------------------------------------------------------------------------------------------
+
+const judge = (input: Partial<ImageInput> & { raw: string }, policy = pinningPolicy()) =>
+  checkImage({ service: 'app', interpolationErrors: [], value: input.raw, ...input }, policy).findings.map((f) => `${f.severity}:${f.rule}`);
+
+test('policy: missing tag, latest and configured floating tags fail; digest-only passes with a warning', () => {
+  assert.deepEqual(judge({ raw: 'postgres' }), ['error:missing-tag']);
+  assert.deepEqual(judge({ raw: 'postgres:latest' }), ['error:floating-tag']);
+  assert.deepEqual(judge({ raw: 'postgres:LATEST' }), ['error:floating-tag']);
+  for (const tag of ['stable', 'main', 'master', 'edge', 'nightly', 'dev']) assert.deepEqual(judge({ raw: `app:${tag}` }), ['error:floating-tag'], tag);
+  assert.deepEqual(judge({ raw: `postgres:latest@sha256:${HEX}` }), ['error:floating-tag']);
+  assert.deepEqual(judge({ raw: `postgres@sha256:${HEX}` }), ['warning:digest-only']);
+  assert.deepEqual(judge({ raw: 'postgres:17.6' }), ['warning:no-digest']);
+  assert.deepEqual(judge({ raw: `postgres:17.6@sha256:${HEX}` }), []);
+});
+
+test('policy: configured floating tags replace the defaults, but latest always stays floating', () => {
+  const policy = pinningPolicy({ floatingTags: ['Rolling'] });
+  assert.deepEqual(judge({ raw: 'app:rolling' }, policy), ['error:floating-tag']);
+  assert.deepEqual(judge({ raw: 'app:latest' }, policy), ['error:floating-tag']);
+  assert.deepEqual(judge({ raw: 'app:stable' }, policy), ['warning:no-digest']);
+});
+
+test('policy: critical services need a digest; a "TODO digest: <reason>" marker turns that into a warning', () => {
+  const critical = (raw: string, todoDigest?: string) => judge({ raw, service: 'postgres', ...(todoDigest ? { todoDigest } : {}) });
+  assert.deepEqual(critical('postgres:17.6'), ['error:critical-needs-digest']);
+  assert.deepEqual(critical('postgres:17.6', 'registry not reachable from the build host'), ['warning:digest-todo']);
+  // The marker never excuses a floating or missing tag.
+  assert.deepEqual(critical('postgres:latest', 'x'), ['error:floating-tag']);
+  assert.deepEqual(critical('postgres', 'x'), ['error:missing-tag']);
+  assert.deepEqual(critical(`postgres:17.6@sha256:${HEX}`, 'x'), ['warning:stale-digest-todo']);
+  const custom = pinningPolicy({ critical: ['db'] });
+  assert.deepEqual(judge({ raw: 'postgres:17.6', service: 'db' }, custom), ['error:critical-needs-digest']);
+  assert.deepEqual(judge({ raw: 'postgres:17.6', service: 'postgres' }, custom), ['warning:no-digest']);
+});
+
+test('policy: unresolved variables, invalid references, and services without image or build fail', () => {
+  assert.deepEqual(judge({ raw: '${TAG}', interpolationErrors: ['variable TAG is not set'] }), ['error:unresolved-variable']);
+  assert.deepEqual(judge({ raw: 'Postgres:17' }), ['error:invalid-reference']);
+  assert.deepEqual(checkImage({ service: 'x', interpolationErrors: [] }).findings.map((f) => f.rule), ['no-image']);
+  assert.deepEqual(checkImage({ service: 'x', interpolationErrors: [], builds: true }).findings, []);
+});
+
+test('compose images: positions, interpolation, anchors, merge keys and TODO markers', () => {
+  const text = [
+    'x-base: &base', //                                   1
+    '  image: "redis:7.4"', //                            2
+    'services:', //                                       3
+    '  cache:', //                                        4
+    '    <<: *base', //                                   5
+    '  db:', //                                           6
+    '    # TODO digest: mirror not reachable yet', //      7
+    '    image: postgres:${PG:-17.6}', //                 8
+    '  proxy:', //                                        9
+    "    image: 'caddy:2.10.2'  # TODO digest: later", // 10
+    '  built:', //                                        11
+    '    build: .', //                                    12
+    '',
+  ].join('\n');
+  const { images } = composeImagesFromText(text, 'c.yaml', {});
+  const by = Object.fromEntries(images.map((i) => [i.service, i]));
+  assert.equal(by.cache!.value, 'redis:7.4');
+  assert.equal(by.cache!.style, 'merged');
+  assert.deepEqual([by.db!.line, by.db!.col, by.db!.value, by.db!.todoDigest], [8, 12, 'postgres:17.6', 'mirror not reachable yet']);
+  assert.deepEqual([by.proxy!.line, by.proxy!.style, by.proxy!.todoDigest], [10, 'single', 'later']);
+  assert.equal(by.built!.raw, undefined);
+  assert.equal(by.built!.builds, true);
+});
+
+// ---- the command --------------------------------------------------------------------------------------------------
+
+test('acceptance 2: four violations with their lines, exit 1; the fully pinned image passes', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'compose.yaml');
+  writeFileSync(file, ACCEPTANCE_2);
+  const text = await checkPinning([file]);
+  assert.equal(text.code, 1, text.stdout + text.stderr);
+  const errors = text.stdout.split('\n').filter((l) => / error /.test(l) && l.includes(file));
+  assert.deepEqual(
+    errors.map((l) => /compose\.yaml:(\d+):(\d+) (\S+):/.exec(l)?.slice(1).join(':')),
+    ['3:12:db', '5:12:vectors', '7:12:app', '9:12:broken'],
+  );
+  assert.match(text.stdout, /4 violations/);
+  assert.match(text.stdout, /ok +\S+compose\.yaml:11:12 pinned: registry\.example\.com:5000\/team\/app:1\.2\.3@sha256:/);
+
+  const json = await checkPinning([file, '--json']);
+  assert.equal(json.code, 1);
+  const doc = JSON.parse(json.stdout) as { ok: boolean; images: { service: string; line: number; findings: { severity: string; rule: string }[] }[] };
+  assert.equal(doc.ok, false);
+  const rules = Object.fromEntries(doc.images.map((i) => [i.service, i.findings.map((f) => `${f.severity}:${f.rule}`)]));
+  assert.deepEqual(rules, {
+    db: ['error:missing-tag'],
+    vectors: ['error:floating-tag'],
+    app: ['error:missing-tag'],
+    broken: ['error:unresolved-variable'],
+    pinned: [],
+  });
+
+  const gh = await checkPinning([file, '--format', 'github']);
+  assert.equal(gh.code, 1);
+  const annotations = gh.stdout.split('\n').filter((l) => l.startsWith('::'));
+  assert.equal(annotations.length, 4);
+  const escaped = file.replace(/:/g, '%3A').replace(/,/g, '%2C');
+  assert.ok(annotations[0]!.startsWith(`::error file=${escaped},line=3,col=12,title=check-pinning missing-tag::service db: `), annotations[0]);
+  assert.match(annotations[3]!, /^::error file=.*,line=9,col=12,.*::service broken: .*variable TAG_UNSET is not set/);
+});
+
+test('acceptance 1: compose/compose.prod.yaml passes with the committed compose/.env.example', async () => {
+  const r = await checkPinning(['compose/compose.prod.yaml', '--env-file', 'compose/.env.example', '--json']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const doc = JSON.parse(r.stdout) as { ok: boolean; images: { service: string; ref?: { digest?: string }; findings: { severity: string }[] }[] };
+  assert.equal(doc.ok, true);
+  for (const service of ['postgres', 'qdrant', 'minio', 'neo4j', 'reverse-proxy']) {
+    const img = doc.images.find((i) => i.service === service);
+    assert.ok(img, `${service} is in compose.prod.yaml`);
+    assert.match(img.ref?.digest ?? '', /^sha256:[a-f0-9]{64}$/, `${service} is pinned by digest`);
+  }
+  assert.ok(doc.images.every((i) => i.findings.every((f) => f.severity !== 'error')));
+});
+
+test('without .env beside the file the check falls back to .env.example; the process env wins; --env-file is honoured', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'compose'));
+  const compose = 'services:\n  app:\n    image: ghcr.io/llc/app:${V:?set V}\n';
+  writeFileSync(join(dir, 'compose', 'compose.yaml'), compose);
+  const missing = await checkPinning([], { cwd: dir });
+  assert.equal(missing.code, 1, 'no env file and no V: unresolved variable');
+  assert.match(missing.stdout, /variable V is not set: set V/);
+  writeFileSync(join(dir, 'compose', '.env.example'), 'V=1.2.3\n');
+  const example = await checkPinning([], { cwd: dir });
+  assert.equal(example.code, 0, example.stdout);
+  assert.match(example.stdout, /ghcr\.io\/llc\/app:1\.2\.3/);
+  writeFileSync(join(dir, 'compose', '.env'), 'V=latest\n');
+  const dotenv = await checkPinning([], { cwd: dir });
+  assert.equal(dotenv.code, 1, '.env beside the file wins over .env.example');
+  assert.match(dotenv.stdout, /floating tag "latest"/);
+  const fromProcess = await checkPinning([], { cwd: dir, env: { V: '2.0.0' } });
+  assert.equal(fromProcess.code, 0, 'the process environment wins over .env');
+  writeFileSync(join(dir, 'other.env'), 'V=3.0.0\n');
+  const explicit = await checkPinning(['--env-file', 'other.env', '--json'], { cwd: dir });
+  assert.equal(explicit.code, 0);
+  assert.match(explicit.stdout, /app:3\.0\.0/);
+});
+
+test('a critical service marked "# TODO digest: <reason>" is reported as a warning and the check exits 0', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'compose.yaml');
+  writeFileSync(file, 'services:\n  neo4j:\n    image: neo4j:5.26.12-community  # TODO digest: registry unreachable from this host\n');
+  const r = await checkPinning([file]);
+  assert.equal(r.code, 0, r.stdout);
+  assert.match(r.stdout, /warn +\S+:3:12 neo4j: critical service without a digest, acknowledged by "TODO digest: registry unreachable from this host"/);
+  writeFileSync(file, 'services:\n  neo4j:\n    image: neo4j:5.26.12-community  # TODO digest\n');
+  assert.equal((await checkPinning([file])).code, 1, 'a marker without a reason is not an acknowledgement');
+});
+
+test('the pinning config section sets critical services and floating tags; without a config the defaults apply', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'compose.yaml');
+  writeFileSync(file, 'services:\n  db:\n    image: postgres:17.6\n  web:\n    image: nginx:rolling\n');
+  assert.equal((await checkPinning([file])).code, 0, 'defaults: db is not critical, rolling is not floating');
+  writeFileSync(join(dir, 'ops.config.yaml'), 'pinning:\n  critical: [db]\n  floatingTags: [rolling]\n');
+  const r = await checkPinning([file, '--config', join(dir, 'ops.config.yaml'), '--json']);
+  assert.equal(r.code, 1);
+  const doc = JSON.parse(r.stdout) as { images: { service: string; findings: { rule: string }[] }[] };
+  assert.deepEqual(doc.images.map((i) => [i.service, i.findings.map((f) => f.rule)]), [['db', ['critical-needs-digest']], ['web', ['floating-tag']]]);
+  writeFileSync(join(dir, 'bad.yaml'), 'pinning:\n  critcal: [db]\n');
+  const bad = await checkPinning([file, '--config', join(dir, 'bad.yaml')]);
+  assert.equal(bad.code, 2, 'an unknown key in the pinning section is invalid config');
+  assert.match(bad.stdout + bad.stderr, /pinning\.critcal: unknown key/);
+});
+
+test('exit 2 on an unreadable file, invalid YAML, and bad flags', async (t) => {
+  const dir = tempDir(t);
+  const missing = await checkPinning([join(dir, 'nope.yaml')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stdout + missing.stderr, /cannot read .*nope\.yaml: ENOENT/);
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'services:\n  a:\n    image: [unclosed\n');
+  const yaml = await checkPinning([bad]);
+  assert.equal(yaml.code, 2);
+  assert.match(yaml.stdout + yaml.stderr, /invalid YAML in .*bad\.yaml/);
+  const dup = join(dir, 'dup.yaml');
+  writeFileSync(dup, 'services:\n  a:\n    image: x:1\n    image: x:2\n');
+  assert.equal((await checkPinning([dup])).code, 2, 'duplicate keys are invalid YAML, as in Compose');
+  assert.equal((await checkPinning([bad, '--format', 'xml'])).code, 2);
+  assert.equal((await checkPinning([bad, '--no-such-flag'])).code, 2);
+  // A missing --env-file, run in-process: as a child, Node itself claims a script's `--env-file` argument and exits 9
+  // before our code runs (nodejs/node#54232), so the child's exit code would test Node, not us.
+  const stdout = new PassThrough();
+  let printed = '';
+  stdout.setEncoding('utf8').on('data', (d: string) => (printed += d));
+  const code = await main([bad, '--env-file', join(dir, 'missing.env')], { stdout, stderr: stdout });
+  assert.equal(code, 2);
+  assert.match(printed, /env file not found: .*missing\.env/);
+});
+
+test('every flag the docs may show is in spec.flags', () => {
+  for (const flag of ['format', 'resolve', 'write', 'insecure-registry']) assert.ok(spec.flags[flag], flag);
+});
+
+test('the default file set is compose/*.yaml of the working directory', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'compose'));
+  copyFileSync(join(ROOT, 'compose', 'compose.prod.yaml'), join(dir, 'compose', 'compose.prod.yaml'));
+  copyFileSync(join(ROOT, 'compose', '.env.example'), join(dir, 'compose', '.env.example'));
+  writeFileSync(join(dir, 'compose', 'compose.extra.yaml'), 'services:\n  x:\n    image: busybox\n');
+  const r = await checkPinning(['--json'], { cwd: dir });
+  assert.equal(r.code, 1);
+  const doc = JSON.parse(r.stdout) as { files: { file: string }[] };
+  assert.deepEqual(doc.files.map((f) => f.file), ['compose/compose.extra.yaml', 'compose/compose.prod.yaml']);
+  assert.equal(readFileSync(join(dir, 'compose', 'compose.prod.yaml'), 'utf8'), readFileSync(join(ROOT, 'compose', 'compose.prod.yaml'), 'utf8'), 'a check never writes');
+});
