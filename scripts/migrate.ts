@@ -1,0 +1,119 @@
+// migrate: shows current -> head and the pending Alembic revisions, takes a pre-migration PostgreSQL backup set,
+// runs the upgrade (the compose `migrations` one-shot or a local command) and reports the new revision.
+// Example: npx tsx scripts/migrate.ts --dry-run
+import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
+import { backupRoot, setUp } from '../lib/ops.ts';
+import { acquireLock } from '../lib/lock.ts';
+import { runBackup } from '../lib/backup.ts';
+import { EXIT, OpsError, UsageError } from '../lib/errors.ts';
+import {
+  AlembicError,
+  PRE_MIGRATION_TAG,
+  alembicCommand,
+  alembicSettings,
+  parseCurrent,
+  pendingRevisions,
+  readState,
+  resolveRevision,
+  restoreCommand,
+  runAlembic,
+  sqlArgs,
+  upgradeCommand,
+  urlPassword,
+  describeRevisions,
+} from '../lib/alembic.ts';
+
+export const spec: CommandSpec = {
+  name: 'migrate',
+  summary: 'apply pending Alembic migrations after a pre-migration PostgreSQL backup set',
+  examples: ['npx tsx scripts/migrate.ts --dry-run', 'npx tsx scripts/migrate.ts', 'npx tsx scripts/migrate.ts --to 3d2c4d5e6f03 --json'],
+  mutating: true,
+  flags: {
+    to: { type: 'string', value: 'REV', description: 'upgrade to this revision (id or unique prefix) instead of head' },
+    'no-backup': { type: 'boolean', description: 'skip the pre-migration backup set (then a failed migration can only be fixed forward)' },
+  },
+  notes: [
+    '--dry-run prints the SQL Alembic would run (upgrade --sql, offline) and changes nothing.',
+    'Exit 5 when the database is at a revision the migrations do not know, or the migrations have several heads.',
+  ],
+};
+
+export function main(argv: string[]): Promise<number> {
+  return runScript(spec, argv, async (ctx) => {
+    const out = ctx.out;
+    const ops = setUp(ctx);
+    const { loaded, runner } = ops;
+    const s = alembicSettings(loaded, ops.sourceContext.compose);
+    out.redactor.add(s.databaseUrl ? urlPassword(s.databaseUrl) : undefined);
+    const noBackup = Boolean(ctx.values['no-backup']);
+    if (!noBackup && !loaded.config.sources?.postgres) {
+      throw new UsageError('migrate takes a pre-migration backup of sources.postgres first: configure it, or pass --no-backup');
+    }
+
+    const state = await out.step('read the migration state (alembic history, current)', () => readState(runner, s));
+    const target = resolveRevision(state.history, (ctx.values.to as string | undefined) ?? 'head');
+    if (target === null) throw new UsageError('--to base goes down, not up: use rollback.ts');
+    const pending = pendingRevisions(state.history, state.current, target);
+    out.info(`database at ${describeRevisions(state.current)} -> target ${target}: ${pending.length} pending`);
+    for (const r of pending) out.plan(`apply ${r.id}: ${r.message}`);
+    if (pending.length === 0) {
+      out.ok(`nothing to apply: the database is at ${describeRevisions(state.current)}`);
+      out.result({ ok: true, dryRun: ctx.dryRun, from: state.current, to: state.current, applied: [] });
+      return EXIT.ok;
+    }
+
+    const command = `migrate ${argv.join(' ')}`.trim();
+    if (ctx.dryRun) {
+      if (state.current.length > 1) throw new UsageError(`the database is at ${state.current.length} revisions: Alembic's offline SQL needs one starting revision`);
+      const sql = (await runAlembic(runner, alembicCommand(s, sqlArgs('upgrade', state.current[0] ?? null, target)), 'upgrade --sql', { readOnly: true })).stdout;
+      if (!noBackup) await runBackup(ops, { only: ['postgres'], tags: [PRE_MIGRATION_TAG], command });
+      out.plan(runner.display(upgradeCommand(s, target)));
+      // The SQL is the product of a dry run: raw on stdout, ready for review or psql (in --json, inside the document).
+      if (!out.json) process.stdout.write(out.redactor.redact(sql.endsWith('\n') ? sql : `${sql}\n`));
+      out.ok('dry run: nothing was changed');
+      out.result({ ok: true, dryRun: true, from: state.current, to: target, pending: pending.map((r) => ({ id: r.id, message: r.message })), sql });
+      return EXIT.ok;
+    }
+
+    const lock = acquireLock(backupRoot(loaded), command, (m) => out.warn(m));
+    let backupId: string | undefined;
+    try {
+      if (noBackup) {
+        out.warn('--no-backup: no pre-migration backup set is taken; if this migration goes wrong, only fixing forward or an older set can help');
+      } else {
+        const report = await runBackup(ops, { only: ['postgres'], tags: [PRE_MIGRATION_TAG], lock, command });
+        if (!report.ok) throw report.error;
+        backupId = report.outcome?.id;
+      }
+      try {
+        await out.step(`upgrade ${describeRevisions(state.current)} -> ${target} (${pending.length} revision${pending.length > 1 ? 's' : ''})`, () =>
+          runAlembic(runner, upgradeCommand(s, target), 'upgrade'),
+        );
+      } catch (err) {
+        // Where did it stop? With transactional DDL Alembic rolls the failed run back; say what the database holds now.
+        const now = await runAlembic(runner, alembicCommand(s, ['current']), 'current', { readOnly: true }).then(
+          (r) => `the database is now at ${describeRevisions(parseCurrent(r.stdout))}`,
+          () => 'the database revision could not be read after the failure',
+        );
+        const details = [
+          now,
+          ...(backupId ? [`the pre-migration backup set is ${backupId}; to go back to it: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
+          'or fix the migration and run migrate again (docs/deployment_guide.md, "When a migration fails")',
+        ];
+        if (err instanceof AlembicError) throw new OpsError(`migrate: ${err.message}`, EXIT.failed, details);
+        throw err;
+      }
+      const after = parseCurrent((await runAlembic(runner, alembicCommand(s, ['current']), 'current', { readOnly: true })).stdout);
+      if (after.length !== 1 || after[0] !== target) {
+        throw new OpsError(`after the upgrade the database is at ${describeRevisions(after)}, expected ${target}`);
+      }
+      out.ok(`database now at ${target}${backupId ? ` (pre-migration backup set ${backupId})` : ''}`);
+      out.result({ ok: true, from: state.current, to: target, applied: pending.map((r) => ({ id: r.id, message: r.message })), backup: backupId ?? null });
+      return EXIT.ok;
+    } finally {
+      lock.release();
+    }
+  });
+}
+
+startIfEntry(import.meta.url, main);

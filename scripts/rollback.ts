@@ -1,0 +1,134 @@
+// rollback: Alembic downgrade (one revision by default, or --to), after a backup set and a confirmation; prints
+// the revisions it reverts and the other way back (restoring the pre-migration set). Playbook: docs/rollback.md.
+// Example: npx tsx scripts/rollback.ts --dry-run
+import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
+import { backupRoot, setUp } from '../lib/ops.ts';
+import { acquireLock } from '../lib/lock.ts';
+import { runBackup } from '../lib/backup.ts';
+import { confirm } from '../lib/confirm.ts';
+import { EXIT, OpsError, UsageError } from '../lib/errors.ts';
+import {
+  AlembicError,
+  PRE_MIGRATION_TAG,
+  PRE_ROLLBACK_TAG,
+  alembicCommand,
+  alembicSettings,
+  describeRevisions,
+  newestTaggedSet,
+  parseCurrent,
+  readState,
+  restoreCommand,
+  revertedRevisions,
+  rollbackTarget,
+  runAlembic,
+  sqlArgs,
+  urlPassword,
+} from '../lib/alembic.ts';
+
+export const spec: CommandSpec = {
+  name: 'rollback',
+  summary: 'downgrade the database schema (Alembic) after a backup set; a downgrade can lose data',
+  examples: ['npx tsx scripts/rollback.ts --dry-run', 'npx tsx scripts/rollback.ts --yes', 'npx tsx scripts/rollback.ts --to 2e1b3c4d5e02 --yes'],
+  mutating: true,
+  flags: {
+    to: { type: 'string', value: 'REV', description: 'downgrade to this revision (id, unique prefix, -N steps, or base); default -1' },
+    'no-backup': { type: 'boolean', description: 'skip the backup set taken before the downgrade (loudly not recommended)' },
+  },
+  notes: [
+    'Needs --yes, or the current revision typed on a TTY; without either it changes nothing (exit 5).',
+    'Exit 5 also when the database is at a revision the migrations do not know.',
+    'The other way back: restore the pre-migration backup set (the exact command is printed).',
+  ],
+};
+
+export function main(argv: string[]): Promise<number> {
+  return runScript(spec, argv, async (ctx) => {
+    const out = ctx.out;
+    const ops = setUp(ctx);
+    const { loaded, runner } = ops;
+    const s = alembicSettings(loaded, ops.sourceContext.compose);
+    out.redactor.add(s.databaseUrl ? urlPassword(s.databaseUrl) : undefined);
+    const noBackup = Boolean(ctx.values['no-backup']);
+    if (!noBackup && !loaded.config.sources?.postgres) {
+      throw new UsageError('rollback takes a backup of sources.postgres first: configure it, or pass --no-backup');
+    }
+    const root = backupRoot(loaded);
+
+    const state = await out.step('read the migration state (alembic history, current)', () => readState(runner, s));
+    if (state.current.length === 0) {
+      out.ok('nothing to roll back: the database has no Alembic revision');
+      out.result({ ok: true, dryRun: ctx.dryRun, from: [], to: [], reverted: [] });
+      return EXIT.ok;
+    }
+    const target = rollbackTarget(state.history, state.current, ctx.values.to as string | undefined);
+    const targetName = target ?? 'base';
+    const reverted = revertedRevisions(state.history, state.current, target);
+    out.info(`database at ${describeRevisions(state.current)} -> ${targetName}: ${reverted.length} revision${reverted.length === 1 ? '' : 's'} to revert`);
+    for (const r of reverted) out.plan(`revert ${r.id}: ${r.message}`);
+    out.warn('a downgrade can lose data: what it drops (columns, tables) is gone with its contents, and some migrations cannot be reversed faithfully (docs/rollback.md)');
+    out.warn('the running app may expect the newer schema: deploy the previous app version right after (docs/rollback.md)');
+    const preMigration = await newestTaggedSet(root, PRE_MIGRATION_TAG);
+    const alternative = preMigration ? restoreCommand(preMigration.id, ctx.values.config as string | undefined) : null;
+    if (alternative) {
+      out.info(`alternative: restore the pre-migration backup set ${preMigration!.id} (taken ${preMigration!.manifest.startedAt}); writes since then are lost:`);
+      out.info(`  ${alternative}`);
+    } else {
+      out.info(`alternative: no backup set tagged ${PRE_MIGRATION_TAG} under ${root}: restoring is not an option here`);
+    }
+
+    const command = `rollback ${argv.join(' ')}`.trim();
+    if (ctx.dryRun) {
+      const sql = (await runAlembic(runner, alembicCommand(s, sqlArgs('downgrade', state.current[0]!, targetName)), 'downgrade --sql', { readOnly: true })).stdout;
+      if (!noBackup) await runBackup(ops, { only: ['postgres'], tags: [PRE_ROLLBACK_TAG], command });
+      out.plan(runner.display(alembicCommand(s, ['downgrade', targetName])));
+      if (!out.json) process.stdout.write(out.redactor.redact(sql.endsWith('\n') ? sql : `${sql}\n`));
+      out.ok('dry run: nothing was changed');
+      out.result({ ok: true, dryRun: true, from: state.current, to: targetName, reverted: reverted.map((r) => ({ id: r.id, message: r.message })), alternative, sql });
+      return EXIT.ok;
+    }
+
+    // Nothing is touched (no lock, no backup) before the operator said yes.
+    await confirm({
+      yes: ctx.yes,
+      expect: state.current[0]!,
+      question: `downgrade the database from ${describeRevisions(state.current)} to ${targetName}, reverting ${reverted.map((r) => r.id).join(', ')}`,
+    });
+
+    const lock = acquireLock(root, command, (m) => out.warn(m));
+    let backupId: string | undefined;
+    try {
+      if (noBackup) {
+        out.warn('!!! --no-backup: NO backup set is taken before this downgrade.');
+        out.warn('!!! Whatever the downgrade drops is gone for good unless an older set holds it.');
+      } else {
+        const report = await runBackup(ops, { only: ['postgres'], tags: [PRE_ROLLBACK_TAG], lock, command });
+        if (!report.ok) throw report.error;
+        backupId = report.outcome?.id;
+      }
+      try {
+        await out.step(`downgrade ${describeRevisions(state.current)} -> ${targetName}`, () =>
+          runAlembic(runner, alembicCommand(s, ['downgrade', targetName]), 'downgrade'),
+        );
+      } catch (err) {
+        const details = [
+          ...(backupId ? [`the backup set taken just before is ${backupId}: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
+          ...(alternative ? [`the pre-migration set: ${alternative}`] : []),
+        ];
+        if (err instanceof AlembicError) throw new OpsError(`rollback: ${err.message}`, EXIT.failed, details);
+        throw err;
+      }
+      const after = parseCurrent((await runAlembic(runner, alembicCommand(s, ['current']), 'current', { readOnly: true })).stdout);
+      const expected = target === null ? [] : [target];
+      if (after.join() !== expected.join()) {
+        throw new OpsError(`after the downgrade the database is at ${describeRevisions(after)}, expected ${targetName}`);
+      }
+      out.ok(`database now at ${targetName}${backupId ? ` (backup set ${backupId} taken before)` : ''}`);
+      out.result({ ok: true, from: state.current, to: targetName, reverted: reverted.map((r) => ({ id: r.id, message: r.message })), backup: backupId ?? null, alternative });
+      return EXIT.ok;
+    } finally {
+      lock.release();
+    }
+  });
+}
+
+startIfEntry(import.meta.url, main);

@@ -1,0 +1,203 @@
+// lib/alembic.ts: exact argv of every Alembic call (compose and local), the output parsers (samples are real
+// Alembic 1.8.1 output of the fixture app, and one check parses a live `alembic history`), and the revision graph.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import {
+  alembicCommand,
+  alembicFailure,
+  alembicSettings,
+  ancestorsOrSelf,
+  diffCommand,
+  DIFF_HELPER,
+  lastRunning,
+  localSettings,
+  parseCurrent,
+  parseHeads,
+  parseHistory,
+  pendingRevisions,
+  resolveRevision,
+  restoreCommand,
+  revertedRevisions,
+  rollbackTarget,
+  sqlalchemyUrl,
+  sqlArgs,
+  unknownRevision,
+  upgradeCommand,
+  urlPassword,
+  type Revision,
+} from '../lib/alembic.ts';
+import { parseConfigText } from '../lib/config.ts';
+import { RefusedError, UsageError } from '../lib/errors.ts';
+import { parseDiffOutput, stepBelow } from '../scripts/check-migrations.ts';
+import { FIXTURE, fixtureRevisions } from './helpers/alembic-fixture.ts';
+import { requireTools } from './helpers/tools.ts';
+
+const compose = { files: ['/srv/llc/compose/compose.prod.yaml'], projectName: 'llc' };
+
+function config(yaml: string, env: Record<string, string> = {}) {
+  return parseConfigText(yaml, { path: '/srv/llc/ops.config.yaml', dir: '/srv/llc', env });
+}
+
+test('compose: every call is `docker compose run --rm -T migrations alembic ...`, nothing secret in argv', () => {
+  const s = alembicSettings(config('compose: { files: [compose/compose.prod.yaml], projectName: llc }\nmigrations: { via: compose }\n'), compose);
+  assert.deepEqual(alembicCommand(s, ['heads']).argv, ['docker', 'compose', '-f', '/srv/llc/compose/compose.prod.yaml', '-p', 'llc', 'run', '--rm', '-T', 'migrations', 'alembic', 'heads']);
+  // The deploy's own upgrade is the service's own command, exactly what `up` runs.
+  assert.deepEqual(upgradeCommand(s, 'head').argv, ['docker', 'compose', '-f', '/srv/llc/compose/compose.prod.yaml', '-p', 'llc', 'run', '--rm', '-T', 'migrations']);
+  assert.deepEqual(upgradeCommand(s, 'abc123').argv.slice(-5), ['-T', 'migrations', 'alembic', 'upgrade', 'abc123']);
+  assert.equal(alembicCommand(s, ['current']).env, undefined);
+});
+
+test('compose: configured service, command and alembic.ini path', () => {
+  const s = alembicSettings(
+    config('compose: { files: [c.yaml] }\nmigrations: { via: compose, service: mcp-migrate, command: [python, -m, alembic], alembicConfig: /app/alembic.ini }\n'),
+    { files: ['/srv/llc/c.yaml'] },
+  );
+  assert.deepEqual(alembicCommand(s, ['current']).argv, ['docker', 'compose', '-f', '/srv/llc/c.yaml', 'run', '--rm', '-T', 'mcp-migrate', 'python', '-m', 'alembic', '-c', '/app/alembic.ini', 'current']);
+});
+
+test('local: python -m alembic in the app dir, DATABASE_URL only in the child env', () => {
+  const loaded = config('migrations:\n  via: local\n  appDir: app\n  databaseUrl: postgres://llc:${PW}@127.0.0.1:5432/llc\n', { PW: 's3cret-pw' });
+  const s = alembicSettings(loaded, undefined);
+  const cmd = alembicCommand(s, ['upgrade', 'head']);
+  assert.deepEqual(cmd.argv, ['/usr/bin/python3', '-m', 'alembic', '-c', '/srv/llc/app/alembic.ini', 'upgrade', 'head']);
+  assert.equal(cmd.cwd, '/srv/llc/app');
+  // postgres:// is rewritten for SQLAlchemy, and the password lives in env only.
+  assert.deepEqual(cmd.env, { DATABASE_URL: 'postgresql://llc:s3cret-pw@127.0.0.1:5432/llc' });
+  assert.ok(!cmd.argv.join(' ').includes('s3cret-pw'));
+  const diff = diffCommand(s);
+  assert.deepEqual(diff.argv, ['/usr/bin/python3', DIFF_HELPER, '/srv/llc/app/alembic.ini']);
+  assert.deepEqual(diff.env, cmd.env);
+  assert.equal(urlPassword('postgresql://u:p%40ss@h/db'), 'p@ss');
+});
+
+test('local: `python` setting drives both alembic and the diff helper; a local config without databaseUrl is invalid', () => {
+  const s = localSettings({ appDir: '/app', python: '/venv/bin/python', alembicConfig: 'db/alembic.ini' });
+  assert.deepEqual(alembicCommand(s, ['heads']).argv, ['/venv/bin/python', '-m', 'alembic', '-c', '/app/db/alembic.ini', 'heads']);
+  assert.equal(diffCommand(s).argv[0], '/venv/bin/python');
+  assert.throws(() => config('migrations: { via: local }\n'), (err: UsageError) => err.details.some((d) => d.includes('migrations.databaseUrl: is required')));
+  assert.throws(() => config('migrations: { via: compose, bogus: 1 }\n'), (err: UsageError) => err.details.some((d) => d.includes('migrations.bogus: unknown key')));
+});
+
+test('offline SQL argv: upgrade from empty, from a revision, downgrade range', () => {
+  assert.deepEqual(sqlArgs('upgrade', null, 'head'), ['upgrade', 'head', '--sql']);
+  assert.deepEqual(sqlArgs('upgrade', 'a1', 'c3'), ['upgrade', 'a1:c3', '--sql']);
+  assert.deepEqual(sqlArgs('downgrade', 'c3', 'base'), ['downgrade', 'c3:base', '--sql']);
+  assert.equal(sqlalchemyUrl('postgres://x@h/d'), 'postgresql://x@h/d');
+  assert.equal(sqlalchemyUrl('postgresql://x@h/d'), 'postgresql://x@h/d');
+});
+
+test('parseHeads / parseCurrent: real output, log noise ignored', () => {
+  assert.deepEqual(parseHeads('3d2c4d5e6f03 (head)\n'), ['3d2c4d5e6f03']);
+  assert.deepEqual(parseHeads('4c3d5e6f7a04 (head)\n3d2c4d5e6f03 (head)\n'), ['4c3d5e6f7a04', '3d2c4d5e6f03']);
+  assert.deepEqual(parseCurrent(''), []);
+  assert.deepEqual(parseCurrent('2e1b3c4d5e02\n'), ['2e1b3c4d5e02']);
+  assert.deepEqual(parseCurrent('INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.\n3d2c4d5e6f03 (head)\n'), ['3d2c4d5e6f03']);
+  assert.deepEqual(parseCurrent('a1 (effective head)\nb2 (head)\n'), ['a1', 'b2']);
+});
+
+const LINEAR = `2e1b3c4d5e02 -> 3d2c4d5e6f03 (head), create tags with an index on label
+1f0a2b3c4d01 -> 2e1b3c4d5e02, add items.note
+<base> -> 1f0a2b3c4d01, create items
+`;
+
+test('parseHistory: linear, branched, merged, current markers, commas in messages', () => {
+  const h = parseHistory(LINEAR);
+  assert.deepEqual(h.map((r) => [r.id, r.parents, r.head]), [
+    ['3d2c4d5e6f03', ['2e1b3c4d5e02'], true],
+    ['2e1b3c4d5e02', ['1f0a2b3c4d01'], false],
+    ['1f0a2b3c4d01', [], false],
+  ]);
+  assert.equal(h[0]!.message, 'create tags with an index on label');
+  const branched = parseHistory(`2e1b3c4d5e02 -> 4c3d5e6f7a04 (head), index items.name (branched from the same parent as 3d2c4d5e6f03: a second head)
+2e1b3c4d5e02 -> 3d2c4d5e6f03 (head) (current), create tags, with an index
+1f0a2b3c4d01 -> 2e1b3c4d5e02 (branchpoint), add items.note
+<base> -> 1f0a2b3c4d01, create items
+`);
+  assert.deepEqual(branched.filter((r) => r.head).map((r) => r.id), ['4c3d5e6f7a04', '3d2c4d5e6f03']);
+  assert.equal(branched[1]!.current, true);
+  assert.equal(branched[1]!.message, 'create tags, with an index');
+  assert.equal(branched[2]!.branchpoint, true);
+  const merged = parseHistory('4c3d5e6f7a04, 3d2c4d5e6f03 -> 5e4f (head) (mergepoint), merge heads\nabc (dep1) -> def, with a dependency\n');
+  assert.deepEqual(merged[0]!.parents, ['4c3d5e6f7a04', '3d2c4d5e6f03']);
+  assert.equal(merged[0]!.mergepoint, true);
+  assert.deepEqual(merged[1]!.parents, ['abc']);
+  assert.deepEqual(parseHistory('INFO  [alembic] something -> else\n'), []);
+});
+
+test('parseHistory and parseHeads read the fixture through real Alembic', { skip: requireTools(['/usr/bin/python3']) }, () => {
+  const run = (args: string[]) =>
+    spawnSync('/usr/bin/python3', ['-m', 'alembic', '-c', join(FIXTURE, 'alembic.ini'), ...args], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+  const history = run(['history']);
+  assert.equal(history.status, 0, history.stderr);
+  const expected = fixtureRevisions();
+  assert.equal(expected.length, 3);
+  assert.deepEqual(
+    parseHistory(history.stdout).map((r) => ({ id: r.id, down: r.parents[0] ?? null })),
+    [...expected].reverse(),
+  );
+  assert.deepEqual(parseHeads(run(['heads']).stdout), [expected.at(-1)!.id]);
+});
+
+test('lastRunning names the revision Alembic was working on; alembicFailure finds the reason', () => {
+  const up = 'INFO  [alembic.runtime.migration] Running upgrade  -> 1f0a2b3c4d01, create items\nINFO  [alembic.runtime.migration] Running upgrade 1f0a2b3c4d01 -> 2e1b3c4d5e02, add items.note\n';
+  assert.deepEqual(lastRunning(up), { direction: 'upgrade', from: '1f0a2b3c4d01', to: '2e1b3c4d5e02', revision: '2e1b3c4d5e02' });
+  const down = 'INFO  [alembic.runtime.migration] Running downgrade 3d2c4d5e6f03 -> 2e1b3c4d5e02, create tags\nINFO  [alembic.runtime.migration] Running downgrade 2e1b3c4d5e02 -> 1f0a2b3c4d01, add items.note\nTraceback (most recent call last):\n  File "x"\nsqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedColumn) column "notes" of relation "items" does not exist\n\n[SQL: ALTER TABLE items DROP COLUMN notes]\n';
+  assert.equal(lastRunning(down)?.revision, '2e1b3c4d5e02');
+  assert.equal(lastRunning(down)?.direction, 'downgrade');
+  assert.equal(lastRunning('INFO  Running downgrade 1f0a2b3c4d01 -> , create items\n')?.revision, '1f0a2b3c4d01');
+  assert.equal(lastRunning('nothing here'), undefined);
+  assert.match(alembicFailure('', down), /^sqlalchemy\.exc\.ProgrammingError: .*column "notes"/);
+  assert.equal(alembicFailure("FAILED: Can't locate revision identified by 'deadbeef0000'\n", 'ERROR [alembic.util.messaging] ...'), "Can't locate revision identified by 'deadbeef0000'");
+  assert.equal(unknownRevision("Can't locate revision identified by 'deadbeef0000'"), 'deadbeef0000');
+  assert.equal(alembicFailure('', 'INFO  [x] Context impl\nDATABASE_URL is not set\n'), 'DATABASE_URL is not set');
+});
+
+const G: Revision[] = parseHistory(LINEAR);
+const [R3, R2, R1] = G.map((r) => r.id) as [string, string, string];
+
+test('pending and reverted revisions follow the graph, in the order Alembic applies them', () => {
+  assert.deepEqual(pendingRevisions(G, [], R3).map((r) => r.id), [R1, R2, R3]);
+  assert.deepEqual(pendingRevisions(G, [R1], R3).map((r) => r.id), [R2, R3]);
+  assert.deepEqual(pendingRevisions(G, [R3], R3), []);
+  assert.deepEqual(pendingRevisions(G, [R3], R2), [], 'a target below current is not an upgrade');
+  assert.deepEqual(revertedRevisions(G, [R3], R2).map((r) => r.id), [R3]);
+  assert.deepEqual(revertedRevisions(G, [R3], null).map((r) => r.id), [R3, R2, R1]);
+  assert.deepEqual([...ancestorsOrSelf(G, R2)].sort(), [R1, R2].sort());
+});
+
+test('resolveRevision: ids, unique prefixes, head, base; unknown and ambiguous refs are usage errors', () => {
+  assert.equal(resolveRevision(G, 'head'), R3);
+  assert.equal(resolveRevision(G, 'base'), null);
+  assert.equal(resolveRevision(G, R2.slice(0, 4)), R2);
+  assert.throws(() => resolveRevision(G, 'ffff'), UsageError);
+  const twoHeads = parseHistory(`a1 -> b2 (head), x\na1 -> b3 (head), y\n<base> -> a1 (branchpoint), z\n`);
+  assert.throws(() => resolveRevision(twoHeads, 'b'), /ambiguous: b2, b3/);
+  assert.throws(() => resolveRevision(twoHeads, 'head'), (err: RefusedError) => err instanceof RefusedError && /2 heads: b2, b3/.test(err.message));
+});
+
+test('rollbackTarget: -1 by default, -N, an ancestor, base; refuses what is not below the current revision', () => {
+  assert.equal(rollbackTarget(G, [R3], undefined), R2);
+  assert.equal(rollbackTarget(G, [R3], '-2'), R1);
+  assert.equal(rollbackTarget(G, [R3], '-3'), null);
+  assert.throws(() => rollbackTarget(G, [R3], '-4'), UsageError);
+  assert.equal(rollbackTarget(G, [R3], R1), R1);
+  assert.equal(rollbackTarget(G, [R3], 'base'), null);
+  assert.throws(() => rollbackTarget(G, [R2], R3), /not below the current revision/);
+  assert.throws(() => rollbackTarget(G, [R3], R3), /not below/);
+  assert.throws(() => rollbackTarget(G, [R2, R3], undefined), RefusedError);
+  const merged = parseHistory('b2, b3 -> m4 (head) (mergepoint), merge\na1 -> b3, y\na1 -> b2, x\n<base> -> a1 (branchpoint), z\n');
+  assert.throws(() => rollbackTarget(merged, ['m4'], undefined), /merges b2, b3/);
+});
+
+test('check-migrations helpers: one step below a revision; the diff helper line among other output', () => {
+  assert.equal(stepBelow(G[0]!), R2);
+  assert.equal(stepBelow(G[2]!), 'base');
+  assert.equal(stepBelow({ ...G[0]!, id: 'm4', parents: ['b2', 'b3'] }), 'm4-1');
+  const out = 'some print from env.py\nLLC_OPS_DIFF {"heads":["h"],"current":["h"],"diffs":[{"op":"add_column","table":"items","column":"priority","name":"priority","text":"column items.priority: x"}],"error":null}\n';
+  assert.equal(parseDiffOutput(out).diffs[0]!.column, 'priority');
+  assert.throws(() => parseDiffOutput('nothing'), /printed no result/);
+  assert.equal(restoreCommand('20261124T023000Z'), 'npx tsx scripts/restore-all.ts --from 20261124T023000Z --only postgres --force --yes');
+  assert.equal(restoreCommand('20261124T023000Z', '/srv/llc ops.yaml'), "npx tsx scripts/restore-all.ts --from 20261124T023000Z --only postgres --force --yes --config $'/srv/llc ops.yaml'");
+});

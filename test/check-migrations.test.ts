@@ -1,0 +1,128 @@
+// check-migrations with real Alembic (Debian's python3-alembic) and a real throwaway PostgreSQL: passes on the
+// fixture app, fails naming the cause on each variant, refuses a non-empty database, keeps the password out.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPgSandbox, type PgSandbox } from '../lib/pg-sandbox.ts';
+import { envWithout, fixtureApp, fixtureRevisions, requireAlembicStack, runScriptChild, type Variant } from './helpers/alembic-fixture.ts';
+
+interface Report {
+  ok: boolean;
+  database: string;
+  steps: { step: string; status: string; revision?: string; message: string; details: string[] }[];
+}
+
+const skip = requireAlembicStack();
+
+describe('check-migrations (real Alembic, real PostgreSQL)', { skip }, () => {
+  let pg: PgSandbox;
+  let work: string;
+  let n = 0;
+  const env = envWithout('DATABASE_URL');
+
+  before(async () => {
+    pg = await startPgSandbox({ prefix: 'llc-test-checkmig-' });
+    work = mkdtempSync(join(tmpdir(), 'llc-checkmig-'));
+  });
+  after(() => {
+    pg?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** A fresh empty database of the shared cluster, as a URL with the password in it (as CI would pass it). */
+  function freshDb(): { db: string; url: string } {
+    const db = `check_${++n}`;
+    pg.sql(`CREATE DATABASE ${db};`);
+    const u = new URL(pg.url(db));
+    u.password = pg.password;
+    return { db, url: u.toString() };
+  }
+
+  async function check(variant: Variant | undefined, args: string[] = []): Promise<{ code: number | null; report: Report; stderr: string; stdout: string }> {
+    const app = fixtureApp(variant, mkdtempSync(join(work, 'app-')));
+    const r = await runScriptChild('check-migrations.ts', ['--app-dir', app, '--json', ...args], env);
+    assert.ok(!r.stdout.includes(pg.password) && !r.stderr.includes(pg.password), 'the password never appears in output');
+    return { code: r.code, report: JSON.parse(r.stdout) as Report, stderr: r.stderr, stdout: r.stdout };
+  }
+
+  const step = (report: Report, name: string) => report.steps.find((s) => s.step === name)!;
+
+  test('the good fixture passes every step against a given empty database, and is left at head', async () => {
+    const { db, url } = freshDb();
+    const { code, report, stderr } = await check(undefined, ['--database-url', url]);
+    assert.equal(code, 0, stderr);
+    assert.equal(report.ok, true);
+    assert.deepEqual(report.steps.map((s) => [s.step, s.status]), [['heads', 'ok'], ['upgrade', 'ok'], ['autogenerate', 'ok'], ['stairway', 'ok']]);
+    assert.equal(pg.sql('SELECT version_num FROM alembic_version;', db), fixtureRevisions().at(-1)!.id);
+  });
+
+  test('without --database-url it starts and removes its own throwaway cluster', async () => {
+    const sandboxes = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('llc-check-migrations-')));
+    const before = sandboxes();
+    const { code, report, stderr } = await check(undefined);
+    assert.equal(code, 0, stderr);
+    assert.equal(report.database, 'throwaway');
+    assert.deepEqual(report.steps.map((s) => s.status), ['ok', 'ok', 'ok', 'ok']);
+    assert.match(stderr, /throwaway cluster 127\.0\.0\.1:\d+/);
+    assert.deepEqual([...sandboxes()].filter((d) => !before.has(d)), [], 'the throwaway cluster is removed');
+  });
+
+  test('drift: a model column without a migration fails the autogenerate step, naming table and column', async () => {
+    const { url } = freshDb();
+    const { code, report, stderr } = await check('drift', ['--database-url', url]);
+    assert.equal(code, 1);
+    const auto = step(report, 'autogenerate');
+    assert.equal(auto.status, 'failed');
+    assert.equal(auto.details.length, 1);
+    assert.match(auto.details[0]!, /column items\.priority: in the models, not created by the migrations \(add_column\)/);
+    assert.equal(step(report, 'stairway').status, 'ok', 'drift does not stop the stairway');
+    assert.match(stderr, /check-migrations failed: autogenerate/);
+  });
+
+  test('two heads: the heads step fails listing both; nothing else runs and the database stays empty', async () => {
+    const { db, url } = freshDb();
+    const { code, report, stderr } = await check('two-heads', ['--database-url', url]);
+    assert.equal(code, 1);
+    const heads = step(report, 'heads');
+    assert.equal(heads.status, 'failed');
+    const good = fixtureRevisions().at(-1)!.id;
+    assert.match(heads.message, new RegExp(`2 heads: .*${good}`));
+    assert.match(heads.message, /4c3d5e6f7a04/);
+    assert.equal(heads.details.length, 2);
+    assert.deepEqual(report.steps.slice(1).map((s) => s.status), ['skipped', 'skipped', 'skipped']);
+    assert.match(stderr, /heads: 2 heads/);
+    assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public';", db), '0');
+  });
+
+  test('failing downgrade: the stairway fails naming the revision whose downgrade breaks', async () => {
+    const { url } = freshDb();
+    const { code, report, stderr } = await check('bad-downgrade', ['--database-url', url]);
+    assert.equal(code, 1);
+    const stair = step(report, 'stairway');
+    const broken = fixtureRevisions()[1]!.id;
+    assert.equal(stair.status, 'failed');
+    assert.equal(stair.revision, broken);
+    assert.match(stair.message, new RegExp(`downgrade of revision ${broken} failed.*column "notes" of relation "items" does not exist`));
+    assert.match(stderr, new RegExp(`check-migrations failed: stairway \\(revision ${broken}\\)`));
+    assert.deepEqual(report.steps.slice(0, 3).map((s) => s.status), ['ok', 'ok', 'ok']);
+  });
+
+  test('a database that is not empty is refused (exit 5) and left untouched', async () => {
+    const { db, url } = freshDb();
+    pg.sql('CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42);', db);
+    const app = fixtureApp(undefined, mkdtempSync(join(work, 'app-')));
+    const r = await runScriptChild('check-migrations.ts', ['--app-dir', app], { ...env, DATABASE_URL: url });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`database ${db} .* is not empty`));
+    assert.equal(pg.sql('SELECT count(*) FROM pg_tables WHERE schemaname = \'public\';', db), '1');
+    assert.equal(pg.sql('SELECT id FROM keep_me;', db), '42');
+  });
+
+  test('bad usage exits 2: no alembic.ini in --app-dir', async () => {
+    const r = await runScriptChild('check-migrations.ts', ['--app-dir', work], env);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr + r.stdout, /no alembic\.ini in/);
+  });
+});

@@ -1,0 +1,177 @@
+// migrate and rollback end to end with real Alembic and a real throwaway PostgreSQL (via: local configs in temp
+// dirs, scripts run as child processes with stdin not a TTY): backups first, dry runs change nothing, rollback
+// needs --yes, unknown revisions are refused.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPgSandbox, type PgSandbox } from '../lib/pg-sandbox.ts';
+import { fixtureApp, fixtureRevisions, requireAlembicStack, runScriptChild } from './helpers/alembic-fixture.ts';
+
+const skip = requireAlembicStack(['pg_dump', 'zstd']);
+const [R1, R2, R3] = fixtureRevisions().map((r) => r.id) as [string, string, string];
+
+interface Manifest {
+  id: string;
+  tags: string[];
+  sources: { postgres?: { counts: Record<string, Record<string, number>> } };
+}
+
+describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () => {
+  let pg: PgSandbox;
+  let work: string;
+  let app: string;
+  let n = 0;
+
+  before(async () => {
+    pg = await startPgSandbox({ prefix: 'llc-test-migrate-' });
+    work = mkdtempSync(join(tmpdir(), 'llc-migrate-'));
+    app = fixtureApp(undefined, work);
+  });
+  after(() => {
+    pg?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** A database of its own and a config dir (ops.config.yaml + .env holding the password) for one test. */
+  function setup(): { db: string; config: string; backups: string } {
+    const db = `app_${++n}`;
+    pg.sql(`CREATE DATABASE ${db};`);
+    const dir = mkdtempSync(join(work, 'cfg-'));
+    writeFileSync(join(dir, '.env'), `APP_DB_PASSWORD=${pg.password}\n`, { mode: 0o600 });
+    writeFileSync(
+      join(dir, 'ops.config.yaml'),
+      [
+        'backup:',
+        '  root: ./backups',
+        'sources:',
+        '  postgres:',
+        '    via: local',
+        `    url: postgresql://${pg.user}@127.0.0.1:${pg.port}/${db}`,
+        '    password: ${APP_DB_PASSWORD}',
+        `    databases: [${db}]`,
+        '    globals: false',
+        'migrations:',
+        '  via: local',
+        `  appDir: ${app}`,
+        `  databaseUrl: postgresql://${pg.user}:\${APP_DB_PASSWORD}@127.0.0.1:${pg.port}/${db}`,
+        '',
+      ].join('\n'),
+    );
+    return { db, config: join(dir, 'ops.config.yaml'), backups: join(dir, 'backups') };
+  }
+
+  const version = (db: string) =>
+    pg.sql("SELECT to_regclass('public.alembic_version') IS NOT NULL;", db) === 't'
+      ? pg.sql("SELECT coalesce(string_agg(version_num, ','), '') FROM alembic_version;", db)
+      : '(no table)';
+  const sets = (root: string): Manifest[] => {
+    let ids: string[] = [];
+    try {
+      ids = readdirSync(root).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort();
+    } catch {
+      return [];
+    }
+    return ids.map((id) => JSON.parse(readFileSync(join(root, id, 'manifest.json'), 'utf8')) as Manifest);
+  };
+  async function run(script: string, args: string[]) {
+    const r = await runScriptChild(script, args);
+    assert.ok(!(r.stdout + r.stderr).includes(pg.password), 'the password never appears in output');
+    return r;
+  }
+
+  test('migrate on an empty database reaches head after recording a pre-migration backup set', async () => {
+    const { db, config, backups } = setup();
+    const r = await run('migrate.ts', ['--config', config, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { to: string; applied: { id: string }[]; backup: string };
+    assert.equal(doc.to, R3);
+    assert.deepEqual(doc.applied.map((a) => a.id), [R1, R2, R3]);
+    assert.equal(version(db), R3);
+    const taken = sets(backups);
+    assert.equal(taken.length, 1);
+    assert.ok(taken[0]!.tags.includes('pre-migration'));
+    assert.equal(taken[0]!.id, doc.backup);
+    assert.match(r.stderr, new RegExp(`apply ${R1}: create items`));
+  });
+
+  test('--dry-run prints the upgrade SQL and changes nothing (revision, tables, backups)', async () => {
+    const { db, config, backups } = setup();
+    // Empty database: not even alembic_version may appear.
+    const empty = await run('migrate.ts', ['--config', config, '--dry-run']);
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.match(empty.stdout, /CREATE TABLE items/);
+    assert.equal(version(db), '(no table)');
+    // A database at revision 2: the SQL is only what is pending.
+    assert.equal((await run('migrate.ts', ['--config', config, '--to', R2, '--no-backup'])).code, 0);
+    assert.equal(version(db), R2);
+    const r = await run('migrate.ts', ['--config', config, '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /CREATE TABLE tags/);
+    assert.match(r.stdout, /CREATE INDEX ix_tags_label ON tags \(label\)/);
+    assert.doesNotMatch(r.stdout, /CREATE TABLE items/);
+    assert.match(r.stdout, new RegExp(`UPDATE alembic_version SET version_num='${R3}'`));
+    assert.equal(version(db), R2);
+    assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'tags';", db), '0');
+    assert.deepEqual(sets(backups), []);
+  });
+
+  test('rollback without --yes and without a TTY exits 5 and changes nothing', async () => {
+    const { db, config, backups } = setup();
+    assert.equal((await run('migrate.ts', ['--config', config])).code, 0);
+    const before = sets(backups).length;
+    const r = await run('rollback.ts', ['--config', config]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stdout + r.stderr, /pass --yes/);
+    assert.equal(version(db), R3);
+    assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'tags';", db), '1');
+    assert.equal(sets(backups).length, before, 'no backup is taken before the confirmation');
+  });
+
+  test('rollback --yes takes a backup, then downgrades exactly one revision; it names the pre-migration restore', async () => {
+    const { db, config, backups } = setup();
+    assert.equal((await run('migrate.ts', ['--config', config])).code, 0);
+    pg.sql("INSERT INTO items (name) VALUES ('a'); INSERT INTO tags (item_id, label) SELECT id, 'x' FROM items;", db);
+    const preMigration = sets(backups)[0]!;
+    const r = await run('rollback.ts', ['--config', config, '--yes']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(version(db), R2);
+    assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'tags';", db), '0');
+    const out = r.stdout + r.stderr;
+    assert.match(out, new RegExp(`revert ${R3}: create tags`));
+    assert.match(out, /a downgrade can lose data/);
+    assert.ok(out.includes(`npx tsx scripts/restore-all.ts --from ${preMigration.id} --only postgres --force --yes`));
+    const all = sets(backups);
+    assert.equal(all.length, 2);
+    const taken = all[1]!;
+    assert.ok(taken.tags.includes('pre-rollback'));
+    // Taken before the downgrade: it still holds the tags table the downgrade dropped, with its row.
+    assert.equal(taken.sources.postgres!.counts[db]!['public.tags'], 1);
+  });
+
+  test('rollback --dry-run prints the downgrade SQL and changes nothing', async () => {
+    const { db, config, backups } = setup();
+    assert.equal((await run('migrate.ts', ['--config', config, '--no-backup'])).code, 0);
+    const r = await run('rollback.ts', ['--config', config, '--to', R1, '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /DROP TABLE tags/);
+    assert.match(r.stdout, /ALTER TABLE items DROP COLUMN note/);
+    assert.equal(version(db), R3);
+    assert.deepEqual(sets(backups), []);
+  });
+
+  test('a database at a revision the migrations do not know is refused (exit 5) by rollback and migrate', async () => {
+    const { db, config, backups } = setup();
+    assert.equal((await run('migrate.ts', ['--config', config, '--no-backup'])).code, 0);
+    pg.sql("UPDATE alembic_version SET version_num = 'f00dfeedbeef';", db);
+    for (const script of ['rollback.ts', 'migrate.ts']) {
+      const r = await run(script, ['--config', config, '--yes']);
+      assert.equal(r.code, 5, `${script}: ${r.stderr}`);
+      assert.match(r.stdout + r.stderr, /revision f00dfeedbeef, which the migrations do not know/);
+    }
+    assert.equal(version(db), 'f00dfeedbeef');
+    assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'tags';", db), '1');
+    assert.deepEqual(sets(backups), []);
+  });
+});
