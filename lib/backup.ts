@@ -10,6 +10,8 @@ import { backupRoot } from './ops.ts';
 import { configuredSources } from './sources/index.ts';
 import type { SourceName } from './sources/types.ts';
 import { OpsError } from './errors.ts';
+import { need } from './config.ts';
+import { composeArgv } from './run.ts';
 
 export interface BackupOptions {
   only?: SourceName[];
@@ -35,6 +37,22 @@ export interface BackupReport {
   error?: unknown;
 }
 
+/**
+ * backup.quiesce: services (e.g. workers) stopped before the first dump and started again afterwards, so the
+ * stores are captured without writes in between. `stop` records what it stopped; `start` starts exactly those.
+ */
+async function quiesce(ops: Ops, action: 'stop' | 'start', stopped: string[]): Promise<void> {
+  const services = action === 'stop' ? [...(ops.loaded.config.backup?.quiesce ?? [])] : [...stopped];
+  if (services.length === 0) return;
+  const compose = need(ops.sourceContext.compose, 'compose', 'for backup.quiesce');
+  const out = ops.sourceContext.out;
+  await out.step(`${action} ${services.join(', ')} (backup.quiesce)`, async () => {
+    if (action === 'stop') stopped.push(...services); // before the call: a half-done stop is still started again
+    await ops.runner.capture({ argv: composeArgv(compose, [action, ...services]) });
+    if (action === 'start') stopped.length = 0;
+  });
+}
+
 export async function runBackup(ops: Ops, opts: BackupOptions = {}): Promise<BackupReport> {
   const { loaded, runner, sourceContext } = ops;
   const out = sourceContext.out;
@@ -52,6 +70,7 @@ export async function runBackup(ops: Ops, opts: BackupOptions = {}): Promise<Bac
     return { ok: true, perSource };
   }
 
+  const quiesced: string[] = [];
   const lock = opts.lock ?? acquireLock(root, opts.command ?? 'backup-all', (msg) => out.warn(msg));
   let stagingDir: string | undefined;
   try {
@@ -62,6 +81,7 @@ export async function runBackup(ops: Ops, opts: BackupOptions = {}): Promise<Bac
     stagingDir = staging.dir;
     out.info(`backup set ${staging.id}: ${sources.map((s) => s.name).join(', ')}`);
     const manifest = baseManifest(staging, opts.tags ?? []);
+    await quiesce(ops, 'stop', quiesced);
     for (const source of sources) {
       const t0 = performance.now();
       sourceContext.previousSetDir = previous?.dir;
@@ -88,6 +108,8 @@ export async function runBackup(ops: Ops, opts: BackupOptions = {}): Promise<Bac
   } catch (err) {
     return { ok: false, perSource, error: err instanceof OpsError || err instanceof Error ? err : new Error(String(err)) };
   } finally {
+    // Quiesced services come back whatever happened, before anything else.
+    await quiesce(ops, 'start', quiesced).catch((err: Error) => out.error(`could not start ${quiesced.join(', ')} again: ${err.message}: start them by hand now`));
     // Nothing is published on failure: the partial set goes away.
     if (stagingDir) await rm(stagingDir, { recursive: true, force: true });
     if (!opts.lock) lock.release();

@@ -3,12 +3,14 @@ import type { LoadedConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
 import type { ComposeSettings } from '../run.ts';
 import { createPostgresSource } from './postgres.ts';
+import { createNeo4jSource } from './neo4j.ts';
 import { SOURCE_ORDER, type Source, type SourceName } from './types.ts';
 
 type Factory = (loaded: LoadedConfig, compose: ComposeSettings | undefined) => Source;
 
 const FACTORIES: Partial<Record<SourceName, Factory>> = {
   postgres: (l, compose) => createPostgresSource(l.config.sources!.postgres!, compose),
+  neo4j: (l, compose) => createNeo4jSource(l.config.sources!.neo4j!, compose),
 };
 
 export function composeSettings(loaded: LoadedConfig): ComposeSettings | undefined {
