@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
+/** tsx's loader by absolute URL: scripts also run from other working directories (cron does). */
+const TSX = import.meta.resolve('tsx');
 
 export interface ScriptRun {
   code: number | null;
@@ -29,7 +31,7 @@ export function runScriptProcess(name: string, args: string[], opts: RunOpts = {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...base, ...opts.env })) if (v !== undefined) env[k] = v;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', scriptPath(name), ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, scriptPath(name), ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
