@@ -18,12 +18,19 @@ export function shellWords(text: string): string[] {
   const words: string[] = [];
   const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
   for (const m of text.matchAll(re)) {
-    const w = m[1] ?? m[2] ?? m[3]!;
-    if (m[3] !== undefined && (STOP.has(w) || /^[12]?>>?/.test(w) || w.startsWith('#') || w === '`' || w.startsWith('`'))) break;
-    const clean = m[3] !== undefined ? w.replace(/`.*$/, '') : w;
-    if (clean === '') break;
-    words.push(clean);
-    if (m[3] !== undefined && w.includes('`')) break;
+    if (m[3] === undefined) {
+      words.push(m[1] ?? m[2]!);
+      continue;
+    }
+    const w = m[3];
+    if (STOP.has(w) || /^[12]?>>?/.test(w) || w.startsWith('#')) break;
+    // A quote or backtick inside a bare word closes something around the command (`sh -c '...'`, Markdown code).
+    const cut = w.search(/['"`]/);
+    if (cut >= 0) {
+      if (cut > 0) words.push(w.slice(0, cut));
+      break;
+    }
+    words.push(w);
   }
   return words;
 }

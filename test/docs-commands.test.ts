@@ -21,6 +21,7 @@ const commands: DocCommand[] = files.flatMap((f) => findCommands(relative(ROOT, 
 test('shellWords stops at shell operators and strips quotes', () => {
   assert.deepEqual(shellWords(` --only postgres --config "/a b/c.yaml" >> /var/log/x 2>&1 && next`), ['--only', 'postgres', '--config', '/a b/c.yaml']);
   assert.deepEqual(shellWords(' --checksums` and more'), ['--checksums']);
+  assert.deepEqual(shellWords(" --deep'`."), ['--deep'], 'the closing quote of sh -c ends the command');
 });
 
 test('the docs show commands at all (this test is not vacuous)', () => {
