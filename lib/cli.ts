@@ -31,7 +31,8 @@ export interface CommandSpec {
 const COMMON: Record<string, FlagSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show this help and exit' },
   config: { type: 'string', value: 'FILE', description: 'config file (default: $OPS_CONFIG or ./ops.config.yaml)' },
-  'env-file': { type: 'string', value: 'FILE', description: '.env file loaded before the config (default: .env beside the config)' },
+  // Not --env-file: node takes that option for itself even after the script name (nodejs/node#54232).
+  dotenv: { type: 'string', value: 'FILE', description: '.env file loaded before the config (default: .env beside the config)' },
   json: { type: 'boolean', description: 'print one JSON document on stdout and nothing else there' },
   verbose: { type: 'boolean', short: 'v', description: 'print every command run and more detail' },
 };

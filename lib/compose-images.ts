@@ -46,7 +46,7 @@ export interface ComposeEnv {
 const TODO_DIGEST = /#\s*TODO digest:\s*(\S.*?)\s*$/;
 
 /**
- * The variables a compose file is interpolated with: --env-file if given; else `.env` beside the file;
+ * The variables a compose file is interpolated with: --dotenv if given; else `.env` beside the file;
  * else the committed `.env.example` beside it (CI has no .env). The process environment wins, as in Compose.
  */
 export function composeEnv(file: string, opts: { envFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ComposeEnv {

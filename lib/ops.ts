@@ -14,7 +14,7 @@ export interface Ops {
 export function setUp(ctx: ScriptContext, opts: { dryRun?: boolean } = {}): Ops {
   const loaded = loadConfig({
     configPath: ctx.values.config as string | undefined,
-    envFile: ctx.values['env-file'] as string | undefined,
+    envFile: ctx.values.dotenv as string | undefined,
   });
   for (const s of loaded.secrets) ctx.out.redactor.add(s);
   const runner = new Runner({ out: ctx.out, dryRun: opts.dryRun ?? ctx.dryRun, signal: ctx.signal });

@@ -217,7 +217,7 @@ export function main(argv: string[]): Promise<number> {
     const out = ctx.out;
     // The config is optional here (CI often has none): read it only when one is named or present.
     const configPath = defaultConfigPath({ configPath: ctx.values.config as string | undefined });
-    const loaded = ctx.values.config || existsSync(configPath) ? loadConfig({ configPath: ctx.values.config as string | undefined, envFile: ctx.values['env-file'] as string | undefined }) : undefined;
+    const loaded = ctx.values.config || existsSync(configPath) ? loadConfig({ configPath: ctx.values.config as string | undefined, envFile: ctx.values.dotenv as string | undefined }) : undefined;
     for (const secret of loaded?.secrets ?? []) out.redactor.add(secret);
     const m = loaded?.config.migrations;
     const appDir = ctx.values['app-dir']

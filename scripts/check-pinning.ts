@@ -31,7 +31,7 @@ export const spec: CommandSpec = {
     'insecure-registry': { type: 'string', multiple: true, value: 'HOST', description: 'reach this registry over plain HTTP (loopback registries always are)' },
   },
   notes: [
-    'FILE... defaults to compose/*.yaml. Variables come from --env-file, else .env beside each file, else the',
+    'FILE... defaults to compose/*.yaml. Variables come from --dotenv, else .env beside each file, else the',
     'committed .env.example beside it; the process environment wins, as in Compose.',
     'Policy (config section `pinning`, optional): critical services need a digest; `# TODO digest: <reason>` on or',
     'above an image line turns that into a warning. Exit 1 on a violation (or a failed --resolve), 2 on unreadable',
@@ -168,7 +168,7 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
       if (format === 'github' && out.json) throw new UsageError('--format github and --json both claim stdout: choose one');
       const write = Boolean(ctx.values.write);
       const resolve = Boolean(ctx.values.resolve) || write;
-      const envFile = ctx.values['env-file'] as string | undefined;
+      const envFile = ctx.values.dotenv as string | undefined;
       const policy = loadPolicy(ctx.values.config as string | undefined, envFile);
       const paths = ctx.positionals.length ? ctx.positionals : defaultFiles();
       if (paths.length === 0) throw new UsageError('no compose files to check (compose/*.yaml is empty)');
