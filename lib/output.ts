@@ -1,6 +1,6 @@
 // Human output and --json, decided in one place: colour and spinner only on a TTY, timestamps when not (cron logs).
 import { Chalk, type ChalkInstance } from 'chalk';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { Redactor } from './redact.ts';
 
 export interface OutputOptions {
@@ -102,7 +102,11 @@ export class Output {
   /** Run one step: a spinner on a TTY, then one line with duration (and size, if the step reports one). */
   async step<T>(label: string, fn: () => Promise<T>, info?: (result: T) => StepInfo): Promise<T> {
     const started = performance.now();
-    if (this.interactive) this.spinner = ora({ text: this.redactor.redact(label), stream: this.human }).start();
+    if (this.interactive) {
+      // Loaded only on a TTY: cron and CI never pay for the spinner.
+      const { default: ora } = await import('ora');
+      this.spinner = ora({ text: this.redactor.redact(label), stream: this.human }).start();
+    }
     try {
       const result = await fn();
       const ms = performance.now() - started;

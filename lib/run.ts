@@ -228,13 +228,11 @@ export class Runner {
       if (outFd !== undefined) closeSync(outFd);
     }
     const exits = await Promise.all(children.map(({ child }) => exitOf(child)));
-    // Report the first process that failed: a later one often fails only because its input broke.
-    for (let i = 0; i < children.length; i++) {
-      const { code, signal } = exits[i]!;
-      if (code !== 0 || signal) {
-        const { cmd, err } = children[i]!;
-        throw new CommandError(this.display(cmd), code, this.out.redactor.redact(err.text), signal);
-      }
-    }
+    // Name the process that really failed: a writer whose reader died only reports a broken pipe (SIGPIPE, or
+    // "Broken pipe" from tee and friends), and a reader whose writer died fails because its input broke.
+    const failed = children.map((c, i) => ({ ...c, ...exits[i]! })).filter((c) => c.code !== 0 || c.signal);
+    const brokenPipe = (c: (typeof failed)[number]) => c.signal === 'SIGPIPE' || /broken pipe|EPIPE/i.test(c.err.text);
+    const culprit = failed.find((c) => !brokenPipe(c)) ?? failed.at(-1);
+    if (culprit) throw new CommandError(this.display(culprit.cmd), culprit.code, this.out.redactor.redact(culprit.err.text), culprit.signal);
   }
 }

@@ -125,6 +125,8 @@ test('runner: a missing program and a failing pipeline stage are named', async (
   try {
     await assert.rejects(runner.pipeline([{ argv: ['sh', '-c', 'echo data; exit 3'] }, { argv: ['cat'] }], { stdout: join(dir, 'f') }), /sh -c .* exited 3/);
     await runner.pipeline([{ argv: ['seq', '1', '100000'] }, { argv: ['wc', '-l'] }], { stdout: join(dir, 'g') });
+    // The writer dies of SIGPIPE because the reader failed: the reader is named, not the writer.
+    await assert.rejects(runner.pipeline([{ argv: ['yes'] }, { argv: ['tee', '--output-error=exit', '/dev/null'] }, { argv: ['sh', '-c', 'head -c 10 >/dev/null; exit 7'] }], {}), /sh -c .* exited 7/);
     assert.equal(spawnSync('cat', [join(dir, 'g')]).stdout.toString().trim(), '100000');
   } finally {
     rmSync(dir, { recursive: true, force: true });

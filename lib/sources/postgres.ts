@@ -2,7 +2,7 @@
 // own snapshot, a full read before publishing, and restore with safety checks. via: compose runs the tools inside
 // the server container so their major version matches (DESIGN.md §6); via: local runs the host's binaries.
 import { dirname, join } from 'node:path';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 import type { PostgresConfig } from '../config.ts';
@@ -390,11 +390,14 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         unpackDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
         const out = join(unpackDir, `${restoreFiles.size}.dump`);
         await ctx.out.step(`postgres: unpack and full read of ${a.path}`, async () => {
-          // zstd checks its frame checksum while unpacking; pg_restore then reads every byte of the archive.
-          await ctx.runner.pipeline([{ argv: ['zstd', '-d', '-q', '-c', file] }], { stdout: out }, { readOnly: true }).catch((err: Error) => {
-            throw new VerifyError(`postgres: ${a.path}: cannot unpack (damaged or truncated dump): ${err.message}`);
-          });
-          await fullRead(ctx.runner, setDir, a, out);
+          // One pass: zstd checks its frame checksums while unpacking, tee keeps the archive for pg_restore -j,
+          // and pg_restore reads every byte of it.
+          await writeFile(out, '', { mode: 0o600 });
+          await ctx.runner
+            .pipeline([{ argv: ['zstd', '-d', '-q', '-c', file] }, { argv: ['tee', '--output-error=exit', out] }, ep.tool(['pg_restore', '-f', '/dev/null'])], {}, { readOnly: true })
+            .catch((err: Error) => {
+              throw new VerifyError(`postgres: ${a.path}: full read failed (damaged or truncated dump): ${err.message}`);
+            });
         });
         restoreFiles.set(a.path, out);
       }
