@@ -231,7 +231,8 @@ export class Runner {
     // Name the process that really failed: a writer whose reader died only reports a broken pipe (SIGPIPE, or
     // "Broken pipe" from tee and friends), and a reader whose writer died fails because its input broke.
     const failed = children.map((c, i) => ({ ...c, ...exits[i]! })).filter((c) => c.code !== 0 || c.signal);
-    const brokenPipe = (c: (typeof failed)[number]) => c.signal === 'SIGPIPE' || /broken pipe|EPIPE/i.test(c.err.text);
+    // Node's stdio pipes are socket pairs: a dead reader shows as "Connection reset by peer" as often as EPIPE.
+    const brokenPipe = (c: (typeof failed)[number]) => c.signal === 'SIGPIPE' || /broken pipe|EPIPE|connection reset by peer|ECONNRESET/i.test(c.err.text);
     const culprit = failed.find((c) => !brokenPipe(c)) ?? failed.at(-1);
     if (culprit) throw new CommandError(this.display(culprit.cmd), culprit.code, this.out.redactor.redact(culprit.err.text), culprit.signal);
   }
