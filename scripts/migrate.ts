@@ -2,7 +2,8 @@
 // runs the upgrade (the compose `migrations` one-shot or a local command) and reports the new revision.
 // Example: npx tsx scripts/migrate.ts --dry-run
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
-import { backupRoot, setUp } from '../lib/ops.ts';
+import { backupRoot } from '../lib/ops.ts';
+import { backupFirst, currentRevisions, openSchemaChange, printSql } from '../lib/schema-change.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { runBackup } from '../lib/backup.ts';
 import { EXIT, OpsError, UsageError } from '../lib/errors.ts';
@@ -10,7 +11,6 @@ import {
   AlembicError,
   PRE_MIGRATION_TAG,
   alembicCommand,
-  alembicSettings,
   parseCurrent,
   pendingRevisions,
   readState,
@@ -19,7 +19,6 @@ import {
   runAlembic,
   sqlArgs,
   upgradeCommand,
-  urlPassword,
   describeRevisions,
 } from '../lib/alembic.ts';
 
@@ -41,14 +40,9 @@ export const spec: CommandSpec = {
 export function main(argv: string[]): Promise<number> {
   return runScript(spec, argv, async (ctx) => {
     const out = ctx.out;
-    const ops = setUp(ctx);
+    const change = openSchemaChange(ctx, 'migrate');
+    const { ops, settings: s, noBackup } = change;
     const { loaded, runner } = ops;
-    const s = alembicSettings(loaded, ops.sourceContext.compose);
-    out.redactor.add(s.databaseUrl ? urlPassword(s.databaseUrl) : undefined);
-    const noBackup = Boolean(ctx.values['no-backup']);
-    if (!noBackup && !loaded.config.sources?.postgres) {
-      throw new UsageError('migrate takes a pre-migration backup of sources.postgres first: configure it, or pass --no-backup');
-    }
 
     const state = await out.step('read the migration state (alembic history, current)', () => readState(runner, s));
     const target = resolveRevision(state.history, (ctx.values.to as string | undefined) ?? 'head');
@@ -68,8 +62,7 @@ export function main(argv: string[]): Promise<number> {
       const sql = (await runAlembic(runner, alembicCommand(s, sqlArgs('upgrade', state.current[0] ?? null, target)), 'upgrade --sql', { readOnly: true })).stdout;
       if (!noBackup) await runBackup(ops, { only: ['postgres'], tags: [PRE_MIGRATION_TAG], command });
       out.plan(runner.display(upgradeCommand(s, target)));
-      // The SQL is the product of a dry run: raw on stdout, ready for review or psql (in --json, inside the document).
-      if (!out.json) process.stdout.write(out.redactor.redact(sql.endsWith('\n') ? sql : `${sql}\n`));
+      printSql(out, sql);
       out.ok('dry run: nothing was changed');
       out.result({ ok: true, dryRun: true, from: state.current, to: target, pending: pending.map((r) => ({ id: r.id, message: r.message })), sql });
       return EXIT.ok;
@@ -78,13 +71,12 @@ export function main(argv: string[]): Promise<number> {
     const lock = acquireLock(backupRoot(loaded), command, (m) => out.warn(m));
     let backupId: string | undefined;
     try {
-      if (noBackup) {
-        out.warn('--no-backup: no pre-migration backup set is taken; if this migration goes wrong, only fixing forward or an older set can help');
-      } else {
-        const report = await runBackup(ops, { only: ['postgres'], tags: [PRE_MIGRATION_TAG], lock, command });
-        if (!report.ok) throw report.error;
-        backupId = report.outcome?.id;
-      }
+      backupId = await backupFirst(change, {
+        tag: PRE_MIGRATION_TAG,
+        lock,
+        command,
+        skippedWarnings: ['--no-backup: no pre-migration backup set is taken; if this migration goes wrong, only fixing forward or an older set can help'],
+      });
       try {
         await out.step(`upgrade ${describeRevisions(state.current)} -> ${target} (${pending.length} revision${pending.length > 1 ? 's' : ''})`, () =>
           runAlembic(runner, upgradeCommand(s, target), 'upgrade'),
@@ -103,7 +95,7 @@ export function main(argv: string[]): Promise<number> {
         if (err instanceof AlembicError) throw new OpsError(`migrate: ${err.message}`, EXIT.failed, details);
         throw err;
       }
-      const after = parseCurrent((await runAlembic(runner, alembicCommand(s, ['current']), 'current', { readOnly: true })).stdout);
+      const after = await currentRevisions(change);
       if (after.length !== 1 || after[0] !== target) {
         throw new OpsError(`after the upgrade the database is at ${describeRevisions(after)}, expected ${target}`);
       }

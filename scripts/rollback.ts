@@ -2,27 +2,25 @@
 // the revisions it reverts and the other way back (restoring the pre-migration set). Playbook: docs/rollback.md.
 // Example: npx tsx scripts/rollback.ts --dry-run
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
-import { backupRoot, setUp } from '../lib/ops.ts';
+import { backupRoot } from '../lib/ops.ts';
+import { backupFirst, currentRevisions, openSchemaChange, printSql } from '../lib/schema-change.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { runBackup } from '../lib/backup.ts';
 import { confirm } from '../lib/confirm.ts';
-import { EXIT, OpsError, UsageError } from '../lib/errors.ts';
+import { EXIT, OpsError } from '../lib/errors.ts';
 import {
   AlembicError,
   PRE_MIGRATION_TAG,
   PRE_ROLLBACK_TAG,
   alembicCommand,
-  alembicSettings,
   describeRevisions,
   newestTaggedSet,
-  parseCurrent,
   readState,
   restoreCommand,
   revertedRevisions,
   rollbackTarget,
   runAlembic,
   sqlArgs,
-  urlPassword,
 } from '../lib/alembic.ts';
 
 export const spec: CommandSpec = {
@@ -44,14 +42,9 @@ export const spec: CommandSpec = {
 export function main(argv: string[]): Promise<number> {
   return runScript(spec, argv, async (ctx) => {
     const out = ctx.out;
-    const ops = setUp(ctx);
+    const change = openSchemaChange(ctx, 'rollback');
+    const { ops, settings: s, noBackup } = change;
     const { loaded, runner } = ops;
-    const s = alembicSettings(loaded, ops.sourceContext.compose);
-    out.redactor.add(s.databaseUrl ? urlPassword(s.databaseUrl) : undefined);
-    const noBackup = Boolean(ctx.values['no-backup']);
-    if (!noBackup && !loaded.config.sources?.postgres) {
-      throw new UsageError('rollback takes a backup of sources.postgres first: configure it, or pass --no-backup');
-    }
     const root = backupRoot(loaded);
 
     const state = await out.step('read the migration state (alembic history, current)', () => readState(runner, s));
@@ -81,7 +74,7 @@ export function main(argv: string[]): Promise<number> {
       const sql = (await runAlembic(runner, alembicCommand(s, sqlArgs('downgrade', state.current[0]!, targetName)), 'downgrade --sql', { readOnly: true })).stdout;
       if (!noBackup) await runBackup(ops, { only: ['postgres'], tags: [PRE_ROLLBACK_TAG], command });
       out.plan(runner.display(alembicCommand(s, ['downgrade', targetName])));
-      if (!out.json) process.stdout.write(out.redactor.redact(sql.endsWith('\n') ? sql : `${sql}\n`));
+      printSql(out, sql);
       out.ok('dry run: nothing was changed');
       out.result({ ok: true, dryRun: true, from: state.current, to: targetName, reverted: reverted.map((r) => ({ id: r.id, message: r.message })), alternative, sql });
       return EXIT.ok;
@@ -97,14 +90,12 @@ export function main(argv: string[]): Promise<number> {
     const lock = acquireLock(root, command, (m) => out.warn(m));
     let backupId: string | undefined;
     try {
-      if (noBackup) {
-        out.warn('!!! --no-backup: NO backup set is taken before this downgrade.');
-        out.warn('!!! Whatever the downgrade drops is gone for good unless an older set holds it.');
-      } else {
-        const report = await runBackup(ops, { only: ['postgres'], tags: [PRE_ROLLBACK_TAG], lock, command });
-        if (!report.ok) throw report.error;
-        backupId = report.outcome?.id;
-      }
+      backupId = await backupFirst(change, {
+        tag: PRE_ROLLBACK_TAG,
+        lock,
+        command,
+        skippedWarnings: ['!!! --no-backup: NO backup set is taken before this downgrade.', '!!! Whatever the downgrade drops is gone for good unless an older set holds it.'],
+      });
       try {
         await out.step(`downgrade ${describeRevisions(state.current)} -> ${targetName}`, () =>
           runAlembic(runner, alembicCommand(s, ['downgrade', targetName]), 'downgrade'),
@@ -117,7 +108,7 @@ export function main(argv: string[]): Promise<number> {
         if (err instanceof AlembicError) throw new OpsError(`rollback: ${err.message}`, EXIT.failed, details);
         throw err;
       }
-      const after = parseCurrent((await runAlembic(runner, alembicCommand(s, ['current']), 'current', { readOnly: true })).stdout);
+      const after = await currentRevisions(change);
       const expected = target === null ? [] : [target];
       if (after.join() !== expected.join()) {
         throw new OpsError(`after the downgrade the database is at ${describeRevisions(after)}, expected ${targetName}`);
