@@ -65,7 +65,11 @@ export async function runBackup(ops: Ops, opts: BackupOptions = {}): Promise<Bac
     const id = 'NEW-SET-ID';
     const dir = join(root, '.staging', id);
     out.plan(`create ${dir}, back up ${sources.map((s) => s.describe()).join('; ')}`);
+    const quiet = loaded.config.backup?.quiesce ?? [];
+    const compose = sourceContext.compose;
+    if (quiet.length && compose) out.plan(`${runner.display({ argv: composeArgv(compose, ['stop', ...quiet]) })} (started again afterwards, whatever happens)`);
     for (const s of sources) await s.backup(sourceContext, dir);
+    if (quiet.length && compose) out.plan(runner.display({ argv: composeArgv(compose, ['start', ...quiet]) }));
     out.plan(`write ${join(dir, 'manifest.json')} and rename ${dir} to ${join(root, id)}`);
     return { ok: true, perSource };
   }
