@@ -31,7 +31,7 @@ export interface LoadOptions {
   cwd?: string;
 }
 
-const SECRET_KEY = /pass(word)?|secret|api[-_]?key|token/i;
+const SECRET_KEY = /pass(word)?|secret|api[-_]?key|access[-_]?key|token/i;
 
 const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
 const validate = ajv.compile(configSchema);

@@ -102,6 +102,11 @@ export const configSchema = {
             buckets: { anyOf: [{ const: 'all' }, names] },
             concurrency: { type: 'integer', minimum: 1, maximum: 256 },
             forcePathStyle: { type: 'boolean' },
+            restoreInto: {
+              type: 'object',
+              additionalProperties: nonEmptyString,
+              description: 'restore bucket A into bucket B: { A: B }',
+            },
           },
         },
         neo4j: {

@@ -4,6 +4,8 @@ import { UsageError } from '../errors.ts';
 import type { ComposeSettings } from '../run.ts';
 import { createPostgresSource } from './postgres.ts';
 import { createNeo4jSource } from './neo4j.ts';
+import { createQdrantSource } from './qdrant.ts';
+import { createS3Source } from './s3.ts';
 import { SOURCE_ORDER, type Source, type SourceName } from './types.ts';
 
 type Factory = (loaded: LoadedConfig, compose: ComposeSettings | undefined) => Source;
@@ -11,6 +13,8 @@ type Factory = (loaded: LoadedConfig, compose: ComposeSettings | undefined) => S
 const FACTORIES: Partial<Record<SourceName, Factory>> = {
   postgres: (l, compose) => createPostgresSource(l.config.sources!.postgres!, compose),
   neo4j: (l, compose) => createNeo4jSource(l.config.sources!.neo4j!, compose),
+  qdrant: (l) => createQdrantSource(l.config.sources!.qdrant!),
+  s3: (l) => createS3Source(l.config.sources!.s3!),
 };
 
 export function composeSettings(loaded: LoadedConfig): ComposeSettings | undefined {

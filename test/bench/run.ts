@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchPostgres, postgresReport, postgresVerdicts } from './postgres.ts';
+import { benchS3, s3Report, s3Verdicts } from './s3.ts';
 import { ROOT } from './util.ts';
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -14,6 +15,10 @@ const failures: string[] = [];
 const pg = await benchPostgres({ rows: Number(process.env.LLC_BENCH_ROWS ?? 1_000_000), rounds, log });
 sections.push(postgresReport(pg));
 failures.push(...postgresVerdicts(pg));
+
+const s3 = await benchS3({ objects: Number(process.env.LLC_BENCH_S3_OBJECTS ?? 10_000), bigObjects: 3, bigMiB: 50, rounds, log });
+sections.push(s3Report(s3));
+failures.push(...s3Verdicts(s3));
 
 const doc = [
   '# Performance',

@@ -1,0 +1,704 @@
+// S3 (MinIO today, any S3 store tomorrow): every object of the configured buckets streamed into files named by
+// their sha256, keys and metadata in one index per bucket; unchanged objects hard-linked from the previous set;
+// restore puts every object back byte-exact with Content-Type and user metadata. Facts: DESIGN.md §6 "S3 / MinIO".
+import { copyFileSync, createReadStream, existsSync, linkSync, lstatSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstat, mkdir, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type GetObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import type { Config } from '../config.ts';
+import { artifactPath, describeArtifact, type Artifact, type Manifest } from '../backup-set.ts';
+import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
+import { sha256File } from '../fs-util.ts';
+import { formatBytes } from '../output.ts';
+import { forEachBounded } from '../pool.ts';
+import {
+  bucketDirName,
+  bucketRestoreStep,
+  decodeListedKey,
+  displayEndpoint,
+  indexPath,
+  isValidBucketName,
+  objectPath,
+  parseIndexLine,
+  planParts,
+  scratchBucketName,
+  showKey,
+  unchanged,
+  type IndexEntry,
+  type Listed,
+  type S3Details,
+  type TargetState,
+} from './s3-layout.ts';
+import type { BackupResult, Counts, RestorePlan, Source, SourceContext } from './types.ts';
+
+export type S3Config = NonNullable<NonNullable<Config['sources']>['s3']>;
+
+export interface S3Tuning {
+  /**
+   * Objects larger than this are uploaded in parts. PutObject takes up to 5 GiB on S3; s3rver lacks the
+   * multipart-listing calls that SDK upload helpers use (DESIGN.md §6), so we use plain PutObject up to the limit
+   * and only the three basic multipart calls above it.
+   */
+  multipartAbove: number;
+  partSize: number;
+}
+
+const DEFAULT_TUNING: S3Tuning = { multipartAbove: 5 * 2 ** 30, partSize: 64 * 2 ** 20 };
+const PROBLEMS_SHOWN = 50;
+/** Objects up to this size are held in memory (at most `concurrency` of them) and written with one call. */
+const IN_MEMORY = 2 ** 20;
+
+interface Store {
+  client: S3Client;
+  /** The Server header of the first response that had one (MinIO says "MinIO"). */
+  server: () => string | undefined;
+  close(): void;
+}
+
+/** What an HTTP status means when the answer has no body to say it (HEAD requests). */
+const STATUS_HINT: Record<number, string> = {
+  301: 'redirected: wrong endpoint or region (sources.s3.region)',
+  400: 'bad request: check sources.s3.region and forcePathStyle',
+  403: 'access denied: check sources.s3.accessKey, secretKey and what the key may do',
+  404: 'not found',
+};
+
+/** The SDK's error as one line: "NoSuchBucket: The specified bucket does not exist (HTTP 404)". */
+function sdkMessage(err: unknown): string {
+  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (status && (!e.name || e.name === 'Unknown' || e.name === 'NotFound' || e.name === 'Forbidden') && STATUS_HINT[status]) return `${STATUS_HINT[status]} (HTTP ${status})`;
+  return `${e.name ?? 'Error'}: ${e.message ?? String(err)}${status ? ` (HTTP ${status})` : ''}`;
+}
+
+const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
+function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Store {
+  // The access key is not matched by the config loader's secret-key pattern; it is still a credential.
+  ctx.out.redactor.add(cfg.accessKey);
+  const client = new S3Client({
+    endpoint: cfg.endpoint,
+    region: cfg.region ?? 'us-east-1',
+    forcePathStyle: cfg.forcePathStyle ?? true,
+    credentials: { accessKeyId: cfg.accessKey, secretAccessKey: cfg.secretKey },
+    // Stores that don't speak the newer checksum framing reject streamed uploads otherwise (DESIGN.md §6).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // No overall request timeout: a multi-GB object takes as long as it takes; a stalled socket does not.
+    requestHandler: { connectionTimeout: 30_000, socketTimeout: 300_000, httpAgent: { keepAlive: true, maxSockets: concurrency + 4 } },
+    // One resolved middleware chain per command type instead of one per request (the SDK's per-request CPU is what
+    // limits a bucket of many small objects, docs/performance.md). It applies only to sends without options, so an
+    // interrupt aborts by destroying the client's sockets instead of a per-request abortSignal.
+    cacheMiddleware: true,
+  });
+  const abort = () => client.destroy();
+  ctx.signal.addEventListener('abort', abort, { once: true });
+  let server: string | undefined;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const r = await next(args);
+      const h = (r.response as { headers?: Record<string, string> }).headers;
+      if (!server && h?.server) server = h.server;
+      return r;
+    },
+    { step: 'deserialize', name: 'llcServerHeader' },
+  );
+  return {
+    client,
+    server: () => server,
+    close() {
+      ctx.signal.removeEventListener('abort', abort);
+      client.destroy();
+    },
+  };
+}
+
+/**
+ * Every object of a bucket, page by page. The next page is requested while this one is consumed (one page ahead:
+ * a listing page can take a store as long as a hundred small GETs), never more.
+ */
+async function* listObjects(s: Store, bucket: string): AsyncGenerator<Listed> {
+  const fetchPage = (token: string | undefined) => {
+    const p = s.client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, EncodingType: 'url' }));
+    p.catch(() => {}); // awaited below; a consumer that stops early must not leave an unhandled rejection
+    return p;
+  };
+  let next = fetchPage(undefined);
+  for (;;) {
+    const page = await next;
+    if (page.IsTruncated && !page.NextContinuationToken) throw new Error(`listing of bucket ${bucket} is truncated without a continuation token`);
+    const token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (token) next = fetchPage(token);
+    for (const o of page.Contents ?? []) {
+      if (o.Key === undefined) continue;
+      yield { key: decodeListedKey(o.Key, page.EncodingType), size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified?.toISOString() ?? '' };
+    }
+    if (!token) return;
+  }
+}
+
+/** Objects and bytes of a bucket as the store lists them now. */
+async function countBucket(s: Store, bucket: string): Promise<{ objects: number; bytes: number }> {
+  let objects = 0;
+  let bytes = 0;
+  for await (const o of listObjects(s, bucket)) {
+    objects++;
+    bytes += o.size;
+  }
+  return { objects, bytes };
+}
+
+async function bucketExists(s: Store, bucket: string): Promise<boolean> {
+  try {
+    await s.client.send(new HeadBucketCommand({ Bucket: bucket }));
+    return true;
+  } catch (err) {
+    if (statusOf(err) === 404) return false;
+    throw err;
+  }
+}
+
+/** The first page of a bucket: is it empty, and if not, how full (for the refusal message). */
+async function firstPage(s: Store, bucket: string): Promise<{ count: number; more: boolean }> {
+  const page = await s.client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
+  return { count: page.KeyCount ?? page.Contents?.length ?? 0, more: Boolean(page.IsTruncated) };
+}
+
+/** Index entries of a set's bucket, streamed line by line (an index may hold millions of objects). */
+async function* readIndex(file: string, where: string): AsyncGenerator<IndexEntry> {
+  const rl = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let n = 0;
+  for await (const line of rl) {
+    n++;
+    if (line) yield parseIndexLine(line, `${where} line ${n}`);
+  }
+}
+
+/** Index lines written in listing order although downloads finish out of order; small buffered writes. */
+class OrderedLines {
+  private next = 0;
+  private pending = new Map<number, string>();
+  private buffer = '';
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly fh: FileHandle) {}
+
+  put(seq: number, line: string | null): void {
+    this.pending.set(seq, line ?? '');
+    while (this.pending.has(this.next)) {
+      const l = this.pending.get(this.next)!;
+      this.pending.delete(this.next++);
+      if (l) this.buffer += `${l}\n`;
+    }
+    if (this.buffer.length >= 64 * 1024) this.flush();
+  }
+
+  private flush(): void {
+    const data = this.buffer;
+    this.buffer = '';
+    this.chain = this.chain.then(() => this.fh.write(data));
+    this.chain.catch(() => {}); // reported by close(); never an unhandled rejection in between
+  }
+
+  async close(): Promise<void> {
+    if (this.pending.size) throw new Error(`internal: ${this.pending.size} index lines never written`);
+    this.flush();
+    await this.chain;
+    await this.fh.close();
+  }
+}
+
+interface PreviousBucket {
+  setDir: string;
+  id: string;
+  entries: Map<string, IndexEntry>;
+}
+
+interface S3RestoreData {
+  scratch: boolean;
+  targets: (TargetState & { dir: string; index: string })[];
+}
+
+export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}): Source {
+  const tuning = { ...DEFAULT_TUNING, ...tuningIn };
+  const concurrency = cfg.concurrency ?? 16;
+  const endpoint = displayEndpoint(cfg.endpoint);
+  const restoreInto = (cfg.restoreInto ?? {}) as Record<string, string>;
+
+  const withStore = async <T>(ctx: SourceContext, fn: (s: Store) => Promise<T>): Promise<T> => {
+    const s = openStore(cfg, ctx, concurrency);
+    try {
+      return await fn(s);
+    } finally {
+      s.close();
+    }
+  };
+
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StepError || err instanceof VerifyError || err instanceof RefusedError || err instanceof UsageError) throw err;
+      throw new StepError('s3', what, sdkMessage(err), { cause: err });
+    }
+  };
+
+  async function resolveBuckets(s: Store): Promise<string[]> {
+    if (cfg.buckets === undefined || cfg.buckets === 'all') {
+      const r = await s.client.send(new ListBucketsCommand({}));
+      return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort();
+    }
+    const names = [...cfg.buckets];
+    for (const b of names) if (!(await bucketExists(s, b))) throw new StepError('s3', `bucket ${b}`, `bucket ${b} does not exist at ${endpoint}`);
+    return names;
+  }
+
+  /** The previous set's index of a bucket, trusted only if its sha256 matches that set's manifest and it came from this store. */
+  async function previousBucket(ctx: SourceContext, bucket: string): Promise<PreviousBucket | undefined> {
+    const { previousSetDir: setDir, previousManifest: m } = ctx;
+    const details = m?.sources.s3?.details as S3Details | undefined;
+    if (!setDir || !m || details?.layout !== 1 || details.endpoint !== endpoint) return undefined;
+    const b = details.buckets.find((x) => x.name === bucket);
+    const artifact = b && m.artifacts.find((a) => a.path === b.index && a.source === 's3');
+    if (!b || !artifact) return undefined;
+    try {
+      const file = artifactPath(setDir, b.index);
+      if ((await sha256File(file)) !== artifact.sha256) {
+        ctx.out.warn(`s3: the index of bucket ${bucket} in set ${m.id} does not match its manifest: downloading every object again`);
+        return undefined;
+      }
+      const entries = new Map<string, IndexEntry>();
+      for await (const e of readIndex(file, b.index)) entries.set(e.key, e);
+      return { setDir, id: m.id, entries };
+    } catch (err) {
+      ctx.out.warn(`s3: cannot use set ${m.id} for bucket ${bucket}: ${(err as Error).message}; downloading every object again`);
+      return undefined;
+    }
+  }
+
+  async function backupBucket(ctx: SourceContext, s: Store, stageDir: string, bucket: string) {
+    const dir = bucketDirName(bucket);
+    const bucketDir = join(stageDir, 's3', dir);
+    const partial = join(stageDir, 's3', '.partial', dir);
+    await mkdir(join(bucketDir, 'objects'), { recursive: true, mode: 0o700 });
+    await mkdir(partial, { recursive: true, mode: 0o700 });
+    const prev = await previousBucket(ctx, bucket);
+    // Directories, links and stats are synchronous on purpose: a few microseconds each on the page cache, where the
+    // promise API would send each of 10,000 through libuv's thread pool. Object bytes are written asynchronously.
+    const made = new Set<string>();
+    const ensureDir = (d: string) => {
+      if (made.has(d)) return;
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+      made.add(d);
+    };
+    const stats = { objects: 0, bytes: 0, linked: 0, downloaded: 0, downloadedBytes: 0, vanished: 0 };
+    const index = new OrderedLines(await open(join(stageDir, indexPath(dir)), 'wx', 0o600));
+    let seq = 0;
+    const listing = (async function* () {
+      for await (const o of listObjects(s, bucket)) yield { seq: seq++, o };
+    })();
+
+    /** Hard-link the previous set's file of an unchanged object (copy across file systems); false if unusable. */
+    const reuse = (p: IndexEntry, rel: string): boolean => {
+      let from: string;
+      try {
+        from = artifactPath(prev!.setDir, p.file);
+      } catch {
+        return false;
+      }
+      const st = lstatSync(from, { throwIfNoEntry: false });
+      if (!st?.isFile() || st.size !== p.size) return false;
+      const to = join(stageDir, rel);
+      ensureDir(dirname(to));
+      try {
+        linkSync(from, to);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return true; // another key with the same content got there first
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
+        copyFileSync(from, to);
+      }
+      return true;
+    };
+
+    const download = async (seqNo: number, o: Listed): Promise<IndexEntry | null> => {
+      let res: GetObjectCommandOutput;
+      try {
+        res = await s.client.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
+      } catch (err) {
+        // Deleted between the listing and now: the set describes the bucket without it.
+        if ((err as Error).name === 'NoSuchKey') return null;
+        throw err;
+      }
+      const hash = createHash('sha256');
+      let size = 0;
+      const body = res.Body as Readable;
+      let small: Buffer[] | undefined = res.ContentLength !== undefined && res.ContentLength <= IN_MEMORY ? [] : undefined;
+      const tmp = join(partial, String(seqNo));
+      let fh: FileHandle | undefined;
+      try {
+        for await (const chunk of body) {
+          const b = chunk as Buffer;
+          hash.update(b);
+          size += b.length;
+          if (small && size <= IN_MEMORY) small.push(b);
+          else {
+            if (!fh) {
+              fh = await open(tmp, 'wx', 0o600);
+              for (const held of small ?? []) await fh.write(held);
+              small = undefined;
+            }
+            await fh.write(b);
+          }
+        }
+      } finally {
+        await fh?.close();
+      }
+      if (res.ContentLength !== undefined && res.ContentLength !== size) {
+        throw new Error(`${showKey(o.key)}: received ${size} bytes, the store announced ${res.ContentLength}`);
+      }
+      const sha256 = hash.digest('hex');
+      const rel = objectPath(dir, sha256);
+      const final = join(stageDir, rel);
+      ensureDir(dirname(final));
+      if (fh) {
+        if (existsSync(final)) unlinkSync(tmp);
+        else renameSync(tmp, final);
+      } else {
+        try {
+          await writeFile(final, small!.length === 1 ? small![0]! : Buffer.concat(small!, size), { flag: 'wx', mode: 0o600 });
+        } catch (err) {
+          // Same content under another key, written by another worker: the file is already right.
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+      }
+      const etag = res.ETag ?? o.etag;
+      stats.downloaded++;
+      stats.downloadedBytes += size;
+      return {
+        key: o.key,
+        size,
+        etag,
+        // The listing's time when GetObject returned the version we listed (its header has only seconds).
+        lastModified: etag === o.etag ? o.lastModified : (res.LastModified?.toISOString() ?? ''),
+        sha256,
+        ...(res.ContentType !== undefined && { contentType: res.ContentType }),
+        metadata: { ...(res.Metadata ?? {}) },
+        ...(res.CacheControl !== undefined && { cacheControl: res.CacheControl }),
+        ...(res.ContentDisposition !== undefined && { contentDisposition: res.ContentDisposition }),
+        ...(res.ContentEncoding !== undefined && { contentEncoding: res.ContentEncoding }),
+        ...(res.ContentLanguage !== undefined && { contentLanguage: res.ContentLanguage }),
+        file: rel,
+      };
+    };
+
+    let listed = false;
+    try {
+      await forEachBounded(listing, concurrency, async ({ seq: n, o }) => {
+        const p = prev?.entries.get(o.key);
+        let entry: IndexEntry | null;
+        if (p && unchanged(p, o) && reuse(p, objectPath(dir, p.sha256))) {
+          entry = { ...p, file: objectPath(dir, p.sha256) };
+          stats.linked++;
+        } else {
+          entry = await download(n, o).catch((err: unknown) => {
+            throw new StepError('s3', `bucket ${bucket} object ${showKey(o.key)}`, err instanceof Error && !('$metadata' in err) ? err.message : sdkMessage(err), { cause: err });
+          });
+        }
+        if (entry) {
+          stats.objects++;
+          stats.bytes += entry.size;
+        } else stats.vanished++;
+        index.put(n, entry && JSON.stringify(entry));
+      });
+      listed = true;
+    } finally {
+      if (!listed) await index.close().catch(() => {}); // the first error is the one to report
+      await rm(partial, { recursive: true, force: true });
+    }
+    await index.close();
+    if (stats.vanished) ctx.out.warn(`s3: ${stats.vanished} objects of bucket ${bucket} were deleted while the backup ran: not in the set`);
+    return { dir, stats, prevId: prev?.id };
+  }
+
+  return {
+    name: 's3',
+    describe: () => `s3 at ${endpoint}: ${cfg.buckets === undefined || cfg.buckets === 'all' ? 'all buckets' : cfg.buckets.join(', ')}`,
+
+    async backup(ctx, stageDir): Promise<BackupResult> {
+      const { out } = ctx;
+      return withStore(ctx, async (s) => {
+        const buckets = await step('list buckets', () => resolveBuckets(s));
+        if (ctx.runner.dryRun) {
+          out.plan(`s3: download every object of ${buckets.join(', ') || '(no buckets)'} from ${endpoint} into ${join(stageDir, 's3')}, hard-linking objects unchanged since the previous set`);
+          return { record: { serverVersion: 'unknown', counts: {} }, artifacts: [] };
+        }
+        await mkdir(join(stageDir, 's3'), { recursive: true, mode: 0o700 });
+        const counts: Counts = {};
+        const artifacts: Artifact[] = [];
+        const details: S3Details = { layout: 1, endpoint, buckets: [] };
+        for (const bucket of buckets) {
+          const r = await out.step(
+            `s3: bucket ${bucket}`,
+            () => step(`bucket ${bucket}`, () => backupBucket(ctx, s, stageDir, bucket)),
+            ({ stats, prevId }) => ({
+              bytes: stats.bytes,
+              note: prevId
+                ? `${stats.objects} objects: ${stats.downloaded} downloaded (${formatBytes(stats.downloadedBytes)}), ${stats.linked} unchanged hard-linked from ${prevId}`
+                : `${stats.objects} objects`,
+            }),
+          );
+          const index = indexPath(r.dir);
+          artifacts.push(await describeArtifact(stageDir, index, 's3', { kind: 's3-index', compression: 'none' }));
+          counts[bucket] = { objects: r.stats.objects, bytes: r.stats.bytes };
+          details.buckets.push({ name: bucket, dir: r.dir, index, objects: r.stats.objects, bytes: r.stats.bytes, linked: r.stats.linked, downloaded: r.stats.downloaded });
+        }
+        await rm(join(stageDir, 's3', '.partial'), { recursive: true, force: true });
+        // The set is published only with every byte on disk: one syncfs(2) for the whole file system instead of an
+        // fsync per object (10,000 fsyncs queue behind each other in the thread pool). Links need no data sync.
+        if (details.buckets.some((b) => b.downloaded > 0)) {
+          await out.step('s3: sync objects to disk', () => step('sync objects to disk', () => ctx.runner.capture({ argv: ['sync', '--file-system', join(stageDir, 's3')] })));
+        }
+        return { record: { serverVersion: s.server() ?? 'unknown', counts, details: details as unknown as Record<string, unknown> }, artifacts };
+      });
+    },
+
+    async verifyArtifacts(ctx, setDir, manifest) {
+      const details = s3Details(manifest);
+      const problems: string[] = [];
+      for (const b of details.buckets) {
+        const artifact = manifest.artifacts.find((a) => a.path === b.index && a.source === 's3');
+        const where = `s3: bucket ${b.name}`;
+        if (!artifact) {
+          problems.push(`${where}: index ${b.index} is not listed in the manifest`);
+          continue;
+        }
+        await ctx.out.step(`s3: every object of bucket ${b.name} against its index`, async () => {
+          const file = artifactPath(setDir, b.index);
+          if ((await sha256File(file).catch(() => '')) !== artifact.sha256) {
+            problems.push(`${where}: index ${b.index} does not match its sha256 in the manifest`);
+            return;
+          }
+          const checked = new Map<string, Promise<string | null>>();
+          let objects = 0;
+          let bytes = 0;
+          const check = async (e: IndexEntry): Promise<string | null> => {
+            let path: string;
+            try {
+              path = artifactPath(setDir, e.file);
+            } catch {
+              return `file ${JSON.stringify(e.file)} is outside the set`;
+            }
+            const st = await lstat(path).catch(() => null);
+            if (!st) return `${e.file}: missing`;
+            if (!st.isFile()) return `${e.file}: not a regular file`;
+            if (st.size !== e.size) return `${e.file}: size ${st.size} bytes, index says ${e.size}`;
+            const sum = await sha256File(path);
+            return sum === e.sha256 ? null : `${e.file}: sha256 ${sum} does not match the index's ${e.sha256}`;
+          };
+          try {
+            await forEachBounded(readIndex(file, b.index), 4, async (e) => {
+              objects++;
+              bytes += e.size;
+              // Objects with the same content share one file: hash it once.
+              let p = checked.get(e.file);
+              if (!p) checked.set(e.file, (p = check(e)));
+              const problem = await p;
+              if (problem) problems.push(`${where} key ${showKey(e.key)}: ${problem}`);
+            });
+          } catch (err) {
+            problems.push(`${where}: ${(err as Error).message}`);
+            return;
+          }
+          const c = manifest.sources.s3!.counts[b.name];
+          if (c && (c.objects !== objects || c.bytes !== bytes)) {
+            problems.push(`${where}: index holds ${objects} objects (${bytes} bytes), the manifest counts ${c.objects} (${c.bytes} bytes)`);
+          }
+        });
+      }
+      if (problems.length) {
+        const shown = problems.slice(0, PROBLEMS_SHOWN);
+        if (problems.length > shown.length) shown.push(`... and ${problems.length - shown.length} more`);
+        // Callers may keep only the message (verify-latest --checksums): it names the first problems itself.
+        const head = problems.slice(0, 3).join('; ');
+        throw new VerifyError(problems.length <= 3 ? head : `s3: ${problems.length} problems in the backed-up objects, first: ${head}`, shown);
+      }
+    },
+
+    async planRestore(ctx, setDir, manifest, opts): Promise<RestorePlan> {
+      const details = s3Details(manifest);
+      const counts = manifest.sources.s3!.counts;
+      return withStore(ctx, (s) =>
+        step('plan restore', async () => {
+          const targets: S3RestoreData['targets'] = [];
+          const steps: string[] = [];
+          const refusals: string[] = [];
+          for (const [i, b] of details.buckets.entries()) {
+            const target = opts.scratch ? scratchBucketName(opts.scratch, i) : (restoreInto[b.name] ?? b.name);
+            if (!isValidBucketName(target) && !(target === b.name && !opts.scratch)) {
+              throw new UsageError(`invalid config: sources.s3.restoreInto: ${JSON.stringify(target)} is not a valid bucket name`);
+            }
+            const exists = await bucketExists(s, target);
+            const first = exists ? await firstPage(s, target) : { count: 0, more: false };
+            const extras: string[] = [];
+            if (first.count > 0 && opts.force && !opts.scratch) {
+              const keep = new Set<string>();
+              for await (const e of readIndex(artifactPath(setDir, b.index), b.index)) keep.add(e.key);
+              for await (const o of listObjects(s, target)) if (!keep.has(o.key)) extras.push(o.key);
+            }
+            const t: S3RestoreData['targets'][number] = {
+              bucket: b.name,
+              target,
+              exists,
+              present: first.count,
+              presentMore: first.more,
+              extras,
+              objects: counts[b.name]?.objects ?? b.objects,
+              bytes: counts[b.name]?.bytes ?? b.bytes,
+              dir: b.dir,
+              index: b.index,
+            };
+            const r = bucketRestoreStep(t, { force: opts.force, scratch: Boolean(opts.scratch) });
+            if (r.refusal) refusals.push(r.refusal);
+            else steps.push(r.step);
+            targets.push(t);
+          }
+          const twice = targets.filter((t, i) => targets.findIndex((u) => u.target === t.target) !== i).map((t) => t.target);
+          if (twice.length) throw new UsageError(`invalid config: sources.s3.restoreInto: more than one bucket would be restored into ${[...new Set(twice)].join(', ')}`);
+          if (refusals.length) throw new RefusedError('s3: refusing to overwrite data', refusals);
+          steps.push('compare objects and bytes of every bucket with the manifest');
+          return { source: 's3', steps, data: { scratch: Boolean(opts.scratch), targets } satisfies S3RestoreData };
+        }),
+      );
+    },
+
+    async restore(ctx, setDir, _manifest, plan, opts) {
+      const data = plan.data as S3RestoreData;
+      await withStore(ctx, async (s) => {
+        for (const t of data.targets) {
+          await ctx.out.step(
+            `s3: restore bucket ${t.bucket} into ${t.target}`,
+            () =>
+              step(`restore bucket ${t.bucket}`, async () => {
+                if (!t.exists) await createBucket(s, t.target);
+                const keep = opts.force && t.present > 0 && !data.scratch ? new Set<string>() : undefined;
+                await forEachBounded(readIndex(artifactPath(setDir, t.index), t.index), concurrency, async (e) => {
+                  keep?.add(e.key);
+                  await upload(s, t.target, setDir, e).catch((err: unknown) => {
+                    throw new StepError('s3', `restore bucket ${t.bucket} object ${showKey(e.key)}`, sdkMessage(err), { cause: err });
+                  });
+                });
+                // --force: the bucket ends up exactly as the backup; listed again, since objects may have arrived after the plan.
+                let deleted = 0;
+                if (keep) {
+                  const extras: string[] = [];
+                  for await (const o of listObjects(s, t.target)) if (!keep.has(o.key)) extras.push(o.key);
+                  const unplanned = extras.filter((k) => !t.extras.includes(k)).length;
+                  if (unplanned) ctx.out.warn(`s3: ${unplanned} objects appeared in ${t.target} after the plan and are not in the backup: deleting them too (--force)`);
+                  await forEachBounded(extras, concurrency, async (key) => {
+                    await s.client.send(new DeleteObjectCommand({ Bucket: t.target, Key: key }));
+                    deleted++;
+                  });
+                }
+                return deleted;
+              }),
+            (deleted) => ({ bytes: t.bytes, note: `${t.objects} objects${deleted ? `, ${deleted} not in the backup deleted` : ''}` }),
+          );
+        }
+      });
+    },
+
+    async countRestored(ctx, plan) {
+      const data = plan.data as S3RestoreData;
+      return withStore(ctx, (s) =>
+        step('count restored objects', async () => {
+          const counts: Counts = {};
+          for (const t of data.targets) counts[t.bucket] = await countBucket(s, t.target);
+          return counts;
+        }),
+      );
+    },
+
+    async cleanup(ctx, plan) {
+      const data = plan.data as S3RestoreData;
+      if (!data.scratch) return;
+      await withStore(ctx, (s) =>
+        step('remove scratch buckets', async () => {
+          for (const t of data.targets) {
+            if (!(await bucketExists(s, t.target))) continue;
+            await forEachBounded(listObjects(s, t.target), concurrency, async (o) => {
+              await s.client.send(new DeleteObjectCommand({ Bucket: t.target, Key: o.key }));
+            });
+            await s.client.send(new DeleteBucketCommand({ Bucket: t.target }));
+          }
+        }),
+      );
+    },
+  };
+
+  async function createBucket(s: Store, bucket: string): Promise<void> {
+    try {
+      await s.client.send(new CreateBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      if ((err as Error).name !== 'BucketAlreadyOwnedByYou') throw err;
+    }
+  }
+
+  /** One object back, byte-exact, with its headers and user metadata; a fresh file stream per attempt. */
+  async function upload(s: Store, bucket: string, setDir: string, e: IndexEntry): Promise<void> {
+    const file = artifactPath(setDir, e.file);
+    const headers = {
+      Bucket: bucket,
+      Key: e.key,
+      ContentType: e.contentType,
+      Metadata: e.metadata,
+      CacheControl: e.cacheControl,
+      ContentDisposition: e.contentDisposition,
+      ContentEncoding: e.contentEncoding,
+      ContentLanguage: e.contentLanguage,
+    };
+    if (e.size <= tuning.multipartAbove) {
+      const Body = e.size === 0 ? Buffer.alloc(0) : createReadStream(file);
+      await s.client.send(new PutObjectCommand({ ...headers, Body, ContentLength: e.size }));
+      return;
+    }
+    const { UploadId } = await s.client.send(new CreateMultipartUploadCommand(headers));
+    try {
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      for (const p of planParts(e.size, tuning.partSize)) {
+        const r = await s.client.send(
+          new UploadPartCommand({ Bucket: bucket, Key: e.key, UploadId, PartNumber: p.partNumber, Body: createReadStream(file, { start: p.start, end: p.end }), ContentLength: p.end - p.start + 1 }),
+        );
+        parts.push({ PartNumber: p.partNumber, ETag: r.ETag! });
+      }
+      await s.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (err) {
+      await s.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId })).catch(() => {});
+      throw err;
+    }
+  }
+}
+
+function s3Details(manifest: Manifest): S3Details {
+  const d = manifest.sources.s3?.details as S3Details | undefined;
+  if (!d || d.layout !== 1 || !Array.isArray(d.buckets)) throw new VerifyError(`set ${manifest.id}: s3 details missing or of an unknown layout`);
+  return d;
+}
