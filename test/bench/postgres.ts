@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startPgSandbox } from '../../lib/pg-sandbox.ts';
-import { fmt, median, must, timed, timedScript } from './util.ts';
+import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript } from './util.ts';
 
 export interface PgBenchResult {
   dbBytes: number;
@@ -113,6 +113,7 @@ export function postgresReport(r: PgBenchResult): string {
     `| peak RSS of restore-all | ${fmt(r.restoreRssMiB, 1)} MiB | | | |`,
     '',
     `Rounds (seconds): pg_dump ${r.rawDump.map((x) => fmt(x)).join(', ')}; backup-all ${r.ourBackup.map((x) => fmt(x)).join(', ')}; pg_restore ${r.rawRestore.map((x) => fmt(x)).join(', ')}; restore-all ${r.ourRestore.map((x) => fmt(x)).join(', ')}.`,
+    ...(CRON_NODE_OPTIONS ? ['', `backup-all and restore-all ran the way cron/llc-ops.crontab and the systemd units start them, with NODE_OPTIONS=${CRON_NODE_OPTIONS}.`] : []),
     '',
   ].join('\n');
 }

@@ -9,7 +9,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { forEachBounded } from '../../lib/pool.ts';
 import { listCompleteSets } from '../../lib/backup-set.ts';
 import { s3rverClient, startS3rver } from '../helpers/s3rver.ts';
-import { fmt, median, must, timed, timedScript } from './util.ts';
+import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript } from './util.ts';
 
 export interface S3BenchResult {
   objects: number;
@@ -173,6 +173,7 @@ export function s3Report(r: S3BenchResult): string {
     `| s3rver CPU per wall second while serving (1.00 = its single thread saturated) | ${fmt(median(r.s3rverBusyOurs))} | ${fmt(median(r.s3rverBusyRclone))} | | |`,
     '',
     `Rounds (seconds): rclone ${r.rclone.map((x) => fmt(x)).join(', ')}; backup-all ${r.ours.map((x) => fmt(x)).join(', ')}; second backup-all ${r.second.map((x) => fmt(x)).join(', ')} (${r.linked} objects hard-linked). Peak RSS of the second run ${fmt(r.secondRssMiB, 1)} MiB.`,
+    ...(CRON_NODE_OPTIONS ? ['', `backup-all ran the way cron/llc-ops.crontab and the systemd units start it, with NODE_OPTIONS=${CRON_NODE_OPTIONS}.`] : []),
     '',
   ].join('\n');
 }

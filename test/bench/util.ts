@@ -23,11 +23,14 @@ export function timed(argv: string[], opts: { env?: NodeJS.ProcessEnv; stdout?: 
   });
 }
 
-/** Run scripts/<name>.ts through test/bench/measure.ts: wall time and peak RSS (MiB) of our process. */
+/** NODE_OPTIONS of cron/llc-ops.crontab (the systemd units set the same): our scripts are measured the way the schedule runs them. */
+export const CRON_NODE_OPTIONS = /^NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(ROOT, 'cron', 'llc-ops.crontab'), 'utf8'))?.[1]?.trim() ?? '';
+
+/** Run scripts/<name>.ts through test/bench/measure.ts: wall time and peak RSS (MiB) of our process, started as cron starts it. */
 export async function timedScript(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Timed & { rssMiB: number }> {
   const rssFile = join(tmpdir(), `llc-bench-rss-${process.pid}-${Date.now()}`);
   const r = await timed([process.execPath, '--import', 'tsx', join(ROOT, 'test/bench/measure.ts'), join(ROOT, 'scripts', `${name}.ts`), ...args], {
-    env: { ...env, LLC_BENCH_RSS_FILE: rssFile },
+    env: { ...(CRON_NODE_OPTIONS && { NODE_OPTIONS: CRON_NODE_OPTIONS }), ...env, LLC_BENCH_RSS_FILE: rssFile },
   });
   if (r.code !== 0) throw new Error(`${name} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   const rssMiB = Number(readFileSync(rssFile, 'utf8')) / 1024;
