@@ -57,7 +57,7 @@ export async function runBackup(ops: Ops, opts: BackupOptions = {}): Promise<Bac
   const { loaded, runner, sourceContext } = ops;
   const out = sourceContext.out;
   const root = backupRoot(loaded);
-  const sources = configuredSources(loaded, opts.only);
+  const sources = await configuredSources(loaded, opts.only);
   const perSource: BackupReport['perSource'] = {};
   const started = performance.now();
 

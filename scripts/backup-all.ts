@@ -3,7 +3,7 @@
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { runBackup } from '../lib/backup.ts';
 import { setUp } from '../lib/ops.ts';
-import { configuredSources, parseOnly } from '../lib/sources/index.ts';
+import { configuredNames, parseOnly } from '../lib/sources/index.ts';
 import { writeBackupMetrics } from '../lib/metrics.ts';
 import { ping } from '../lib/ping.ts';
 import { EXIT } from '../lib/errors.ts';
@@ -24,7 +24,7 @@ export function main(argv: string[]): Promise<number> {
   return runScript(spec, argv, async (ctx) => {
     const ops = setUp(ctx);
     const only = parseOnly(ctx.values.only as string[] | undefined);
-    const sources = configuredSources(ops.loaded, only).map((s) => s.name);
+    const sources = configuredNames(ops.loaded, only);
     const monitoring = ops.loaded.config.monitoring;
     if (!ctx.dryRun) await ping(monitoring?.ping, 'start', ctx.out);
     const report = await runBackup(ops, { only, tags: (ctx.values.tag as string[] | undefined) ?? [], command: `backup-all ${argv.join(' ')}`.trim() });

@@ -34,7 +34,7 @@ export function main(argv: string[]): Promise<number> {
     const out = ctx.out;
     const root = backupRoot(loaded);
     const only = parseOnly(ctx.values.only as string[] | undefined);
-    const sources = configuredSources(loaded, only);
+    const sources = await configuredSources(loaded, only);
     const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: only ?? [] });
     const chosen = sources.filter((s) => set.manifest.sources[s.name]);
     const absent = sources.filter((s) => !set.manifest.sources[s.name]).map((s) => s.name);

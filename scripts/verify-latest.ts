@@ -58,7 +58,7 @@ export function main(argv: string[]): Promise<number> {
     const { loaded, sourceContext } = ops;
     const out = ctx.out;
     const root = backupRoot(loaded);
-    const sources = configuredSources(loaded);
+    const sources = await configuredSources(loaded);
     const level = ctx.values.deep ? 'deep' : ctx.values.checksums ? 'checksums' : 'quick';
     const textfileDir = loaded.config.monitoring?.textfileDir;
     let newestSet: Date | undefined;

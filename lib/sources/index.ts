@@ -2,19 +2,16 @@
 import type { LoadedConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
 import type { ComposeSettings } from '../run.ts';
-import { createPostgresSource } from './postgres.ts';
-import { createNeo4jSource } from './neo4j.ts';
-import { createQdrantSource } from './qdrant.ts';
-import { createS3Source } from './s3.ts';
 import { SOURCE_ORDER, type Source, type SourceName } from './types.ts';
 
-type Factory = (loaded: LoadedConfig, compose: ComposeSettings | undefined) => Source;
+type Factory = (loaded: LoadedConfig, compose: ComposeSettings | undefined) => Promise<Source>;
 
+// Loaded on demand: a PostgreSQL-only run never pays for the S3 SDK's start-up (docs/performance.md).
 const FACTORIES: Partial<Record<SourceName, Factory>> = {
-  postgres: (l, compose) => createPostgresSource(l.config.sources!.postgres!, compose),
-  neo4j: (l, compose) => createNeo4jSource(l.config.sources!.neo4j!, compose),
-  qdrant: (l) => createQdrantSource(l.config.sources!.qdrant!),
-  s3: (l) => createS3Source(l.config.sources!.s3!),
+  postgres: async (l, compose) => (await import('./postgres.ts')).createPostgresSource(l.config.sources!.postgres!, compose),
+  neo4j: async (l, compose) => (await import('./neo4j.ts')).createNeo4jSource(l.config.sources!.neo4j!, compose),
+  qdrant: async (l) => (await import('./qdrant.ts')).createQdrantSource(l.config.sources!.qdrant!),
+  s3: async (l) => (await import('./s3.ts')).createS3Source(l.config.sources!.s3!),
 };
 
 export function composeSettings(loaded: LoadedConfig): ComposeSettings | undefined {
@@ -31,7 +28,8 @@ export function parseOnly(values: string[] | undefined): SourceName[] | undefine
   return [...new Set(names)] as SourceName[];
 }
 
-export function configuredSources(loaded: LoadedConfig, only?: SourceName[]): Source[] {
+/** The configured sources (filtered by --only) in restore order; usage errors for unknown or unconfigured names. */
+export function configuredNames(loaded: LoadedConfig, only?: SourceName[]): SourceName[] {
   const configured = SOURCE_ORDER.filter((n) => loaded.config.sources?.[n] !== undefined);
   if (only) {
     const missing = only.filter((n) => !configured.includes(n));
@@ -39,10 +37,16 @@ export function configuredSources(loaded: LoadedConfig, only?: SourceName[]): So
   }
   const names = configured.filter((n) => !only || only.includes(n));
   if (names.length === 0) throw new UsageError(`no sources configured in ${loaded.path}: add at least one under sources:`);
+  return names;
+}
+
+export async function configuredSources(loaded: LoadedConfig, only?: SourceName[]): Promise<Source[]> {
   const compose = composeSettings(loaded);
-  return names.map((n) => {
-    const factory = FACTORIES[n];
-    if (!factory) throw new UsageError(`sources.${n}: not supported by this version of llc-ops`);
-    return factory(loaded, compose);
-  });
+  return Promise.all(
+    configuredNames(loaded, only).map((n) => {
+      const factory = FACTORIES[n];
+      if (!factory) throw new UsageError(`sources.${n}: not supported by this version of llc-ops`);
+      return factory(loaded, compose);
+    }),
+  );
 }
