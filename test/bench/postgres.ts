@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startPgSandbox } from '../../lib/pg-sandbox.ts';
-import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript } from './util.ts';
+import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript, inAlternatingOrder } from './util.ts';
 
 export interface PgBenchResult {
   dbBytes: number;
@@ -47,20 +47,13 @@ export async function benchPostgres(opts: { rows: number; rounds: number; log: (
     const raw = join(work, 'raw.dump');
     const r: PgBenchResult = { dbBytes, rounds: opts.rounds, rawDump: [], ourBackup: [], rawDumpBytes: 0, ourDumpBytes: 0, rawRestore: [], ourRestore: [], backupRssMiB: 0, restoreRssMiB: 0, pgVersion: pg.version };
     for (let i = 0; i < opts.rounds; i++) {
-      // Alternate the order so neither side always gets the warmer cache.
       const rawRun = async () => r.rawDump.push(must(await timed(['pg_dump', '-Fc', '-d', 'bench', '-f', raw], { env }), 'pg_dump').seconds);
       const ourRun = async () => {
         const t = await timedScript('backup-all', ['--config', config]);
         r.ourBackup.push(t.seconds);
         r.backupRssMiB = Math.max(r.backupRssMiB, t.rssMiB);
       };
-      if (i % 2) {
-        await ourRun();
-        await rawRun();
-      } else {
-        await rawRun();
-        await ourRun();
-      }
+      await inAlternatingOrder(i, rawRun, ourRun);
       opts.log(`backup round ${i + 1}: raw ${fmt(r.rawDump.at(-1)!)} s, ours ${fmt(r.ourBackup.at(-1)!)} s`);
     }
     r.rawDumpBytes = statSync(raw).size;
@@ -80,13 +73,7 @@ export async function benchPostgres(opts: { rows: number; rounds: number; log: (
         r.ourRestore.push(t.seconds);
         r.restoreRssMiB = Math.max(r.restoreRssMiB, t.rssMiB);
       };
-      if (i % 2) {
-        await ourRun();
-        await rawRun();
-      } else {
-        await rawRun();
-        await ourRun();
-      }
+      await inAlternatingOrder(i, rawRun, ourRun);
       opts.log(`restore round ${i + 1}: raw ${fmt(r.rawRestore.at(-1)!)} s, ours ${fmt(r.ourRestore.at(-1)!)} s`);
     }
     return r;

@@ -9,7 +9,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { forEachBounded } from '../../lib/pool.ts';
 import { listCompleteSets } from '../../lib/backup-set.ts';
 import { s3rverClient, startS3rver } from '../helpers/s3rver.ts';
-import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript } from './util.ts';
+import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript, inAlternatingOrder } from './util.ts';
 
 export interface S3BenchResult {
   objects: number;
@@ -125,14 +125,7 @@ export async function benchS3(opts: { objects: number; bigObjects: number; bigMi
         r.ours.push(t.seconds);
         r.oursRssMiB = Math.max(r.oursRssMiB, t.rssMiB);
       };
-      // Alternate the order so neither side always gets the warmer cache.
-      if (i % 2) {
-        await oursRun();
-        await rcloneRun();
-      } else {
-        await rcloneRun();
-        await oursRun();
-      }
+      await inAlternatingOrder(i, rcloneRun, oursRun);
       opts.log(`s3 round ${i + 1}: rclone ${fmt(r.rclone.at(-1)!)} s, backup-all ${fmt(r.ours.at(-1)!)} s`);
       // The unchanged bucket again, right after our full run of this round.
       const a1 = allocatedBytes(root);

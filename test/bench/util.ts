@@ -50,3 +50,8 @@ export const median = (xs: number[]): number => {
 };
 
 export const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+/** Both sides of a round, in alternating order so neither always gets the warmer cache. */
+export async function inAlternatingOrder(round: number, raw: () => Promise<unknown>, ours: () => Promise<unknown>): Promise<void> {
+  for (const run of round % 2 ? [ours, raw] : [raw, ours]) await run();
+}
