@@ -8,7 +8,7 @@ import addFormats from 'ajv-formats';
 import type { FromSchema } from 'json-schema-to-ts';
 import { manifestSchema } from '../schemas/manifest.schema.ts';
 import { formatAjvErrors } from './config.ts';
-import { fsyncPath, sha256File } from './fs-util.ts';
+import { ensureDirSync, fsyncPath, sha256File } from './fs-util.ts';
 
 export type Manifest = FromSchema<typeof manifestSchema>;
 export type Artifact = Manifest['artifacts'][number];
@@ -62,7 +62,7 @@ export interface Staging {
 
 /** A new staging directory whose id is not taken yet (two runs in one second wait for the next). */
 export async function createStaging(root: string, now: () => Date = () => new Date()): Promise<Staging> {
-  await mkdir(join(root, STAGING), { recursive: true, mode: 0o700 });
+  ensureDirSync(join(root, STAGING));
   await chmod(root, 0o700);
   for (;;) {
     const startedAt = now();

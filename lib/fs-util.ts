@@ -1,7 +1,8 @@
 // Small filesystem helpers: hashing by streaming, durable writes, atomic replace.
 import { createHash } from 'node:crypto';
-import { open, rename, writeFile, mkdir } from 'node:fs/promises';
+import { open, rename, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
 
 /**
  * sha256 of a file, read into one reused buffer: a stream would allocate a new chunk per read and a multi-GB
@@ -35,9 +36,29 @@ export async function fsyncPath(path: string): Promise<void> {
 
 /** Write a file through a temp name in the same directory and rename it into place (readers never see half a file). */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  ensureDirSync(dirname(path), 0o755);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   await writeFile(tmp, data, { mode });
   await fsyncPath(tmp);
   await rename(tmp, path);
+}
+
+/**
+ * mkdir -p, one level at a time. Node's recursive mkdir spins forever on some paths it cannot create (seen with
+ * /proc/<name>); creating each missing level ourselves turns that into a plain error naming the path.
+ */
+export function ensureDirSync(path: string, mode = 0o700): void {
+  try {
+    if (statSync(path).isDirectory()) return;
+    throw new Error(`${path} exists and is not a directory`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const parent = dirname(path);
+  if (parent !== path) ensureDirSync(parent, mode);
+  try {
+    mkdirSync(path, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create directory ${path}: ${(err as Error).message}`);
+  }
 }

@@ -1,6 +1,7 @@
 // One lock for every mutating script: <root>/.lock holds pid, the process's start time and the command.
 // A holder that is gone (or whose pid was reused by another process) is cleared and we say so; a live one is exit 3.
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync, statSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, unlinkSync, statSync } from 'node:fs';
+import { ensureDirSync } from './fs-util.ts';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LockedError } from './errors.ts';
@@ -67,7 +68,7 @@ export function readLock(path: string): LockInfo | null {
  * Take the lock or throw LockedError (exit 3). `onStale` is told when a dead holder's lock was cleared.
  */
 export function acquireLock(root: string, command: string, onStale: (msg: string) => void): Lock {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
+  ensureDirSync(root);
   const path = lockPath(root);
   const me: LockInfo = {
     pid: process.pid,

@@ -13,6 +13,7 @@ import { LockedError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
 import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
 import { Writable } from 'node:stream';
+import { ensureDirSync } from '../lib/fs-util.ts';
 
 const compose = { files: ['/srv/llc/compose/compose.prod.yaml', '/srv/llc/compose/compose.observability.yaml'], projectName: 'llc' };
 
@@ -151,6 +152,20 @@ test('lock: a live holder is exit 3, a dead one is cleared with a message, relea
     writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.pid, procStart: 'not-our-start', host: hostname(), command: 'reused', startedAt: 'then' }));
     acquireLock(dir, 'fourth', (m) => messages.push(m)).release();
     assert.match(messages.join('\n'), /left by reused/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ensureDirSync creates missing levels, and fails (not spins) where a directory cannot be made', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-dir-'));
+  try {
+    ensureDirSync(join(dir, 'a', 'b', 'c'));
+    assert.ok(existsSync(join(dir, 'a', 'b', 'c')));
+    writeFileSync(join(dir, 'file'), '');
+    assert.throws(() => ensureDirSync(join(dir, 'file')), /not a directory/);
+    // Node's recursive mkdir loops forever on this path; ours must throw.
+    if (existsSync('/proc/self')) assert.throws(() => ensureDirSync('/proc/llc-ops-nope/x'), /cannot create directory \/proc\/llc-ops-nope/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
