@@ -1,39 +1,22 @@
 // check-pinning: the policy (pure) and the command as operators and CI run it (child process, real exit codes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { PassThrough } from 'node:stream';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkImage, pinningPolicy, type ImageInput } from '../lib/pinning-policy.ts';
 import { composeImagesFromText } from '../lib/compose-images.ts';
-import { main, spec } from '../scripts/check-pinning.ts';
-import { ROOT, scriptPath } from './helpers/scripts.ts';
+import { spec } from '../scripts/check-pinning.ts';
+import { ROOT, runScriptProcess, type ScriptRun } from './helpers/scripts.ts';
 
 const HEX = 'c0ffee'.repeat(10) + 'abcd';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run check-pinning as a child process from any directory (tsx loaded by absolute URL). */
-function checkPinning(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> {
-  const env: Record<string, string> = {};
-  // No ops.config.yaml of a developer's checkout may leak in: OPS_CONFIG points nowhere unless a test sets it.
-  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', OPS_CONFIG: join(tmpdir(), 'no-such-ops.config.yaml'), ...opts.env })) {
-    if (v !== undefined && k !== 'TAG_UNSET') env[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), scriptPath('check-pinning'), ...args], { cwd: opts.cwd ?? ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+/** Run check-pinning as a child process from any directory. No developer's ops.config.yaml may leak in: OPS_CONFIG
+ * points nowhere unless a test sets it, and TAG_UNSET stays unset. */
+function checkPinning(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<ScriptRun> {
+  return runScriptProcess('check-pinning', args, {
+    cwd: opts.cwd,
+    env: { NO_COLOR: '1', OPS_CONFIG: join(tmpdir(), 'no-such-ops.config.yaml'), TAG_UNSET: undefined, ...opts.env },
   });
 }
 

@@ -13,7 +13,7 @@ import { freePort } from '../lib/pg-sandbox.ts';
 import { parseImageRef } from '../lib/image-ref.ts';
 import { MANIFEST_MEDIA_TYPES, RegistryClient, parseBearerChallenge } from '../lib/registry.ts';
 import { requireTools } from './helpers/tools.ts';
-import { ROOT, scriptPath } from './helpers/scripts.ts';
+import { runScriptProcess, type ScriptRun } from './helpers/scripts.ts';
 
 const REGISTRY_BIN = '/usr/bin/docker-registry';
 const skip = requireTools([REGISTRY_BIN]);
@@ -127,25 +127,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function checkPinning(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), scriptPath('check-pinning'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: '1', OPS_CONFIG: join(dir, 'no-config.yaml'), ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function checkPinning(args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
+  return runScriptProcess('check-pinning', args, { env: { NO_COLOR: '1', OPS_CONFIG: join(dir, 'no-config.yaml'), ...env } });
 }
 
 function composeText(): string {
