@@ -9,7 +9,7 @@ import type { PostgresConfig } from '../config.ts';
 import { describeArtifact, artifactPath, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { composeExec, type Command, type ComposeSettings, type Runner } from '../run.ts';
-import type { BackupResult, Counts, RestoreOptions, RestorePlan, Source, SourceContext } from './types.ts';
+import { diffCounts, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 export const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`;
@@ -289,6 +289,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * <root>/.staging (removed by dispose, or by the next run if we die).
    */
   const restoreFiles = new Map<string, string>();
+  /** Row counts of staged databases, taken before they were swapped in for their target. */
+  const countedBeforeSwap = new Map<string, Record<string, number>>();
   let unpackDir: string | undefined;
 
   return {
@@ -487,11 +489,14 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         });
         if (t.staged && !runner.dryRun) {
           // Counts before the swap: a restore that came out wrong never replaces the live database.
-          const diff = diffFor(t.db, expected[t.db] ?? {}, await countRows(runner, ep, into));
+          const counted = await countRows(runner, ep, into);
+          const diff = diffCounts({ [t.db]: expected[t.db] ?? {} }, { [t.db]: counted });
           if (diff.length) {
             await dropDatabase(runner, into);
             throw new VerifyError(`postgres: restored ${t.db} does not match the manifest; ${t.target} left unchanged`, diff);
           }
+          // The swap only renames: these are the target's counts too, no need to scan it again.
+          countedBeforeSwap.set(t.target, counted);
           const old = `llc_old_${manifest.id.toLowerCase()}_${data.targets.indexOf(t)}`;
           await out.step(`postgres: swap ${into} in for ${t.target}`, async () => {
             await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], {
@@ -512,7 +517,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     async countRestored(ctx, plan) {
       const data = plan.data as PgRestoreData;
       const counts: Counts = {};
-      for (const t of data.targets) counts[t.db] = await countRows(ctx.runner, ep, t.target);
+      for (const t of data.targets) counts[t.db] = countedBeforeSwap.get(t.target) ?? (await countRows(ctx.runner, ep, t.target));
       return counts;
     },
 
@@ -526,12 +531,4 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   async function dropDatabase(runner: Runner, name: string): Promise<void> {
     await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE);` }));
   }
-}
-
-function diffFor(db: string, expected: Record<string, number>, actual: Record<string, number>): string[] {
-  const lines: string[] = [];
-  for (const t of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
-    if (expected[t] !== actual[t]) lines.push(`${db} ${t}: expected ${expected[t] ?? 'absent'}, found ${actual[t] ?? 'absent'}`);
-  }
-  return lines;
 }
