@@ -3,6 +3,7 @@
 // stdout in memory (DESIGN.md §10), so we spawn directly; zx's quote() renders commands for display and dry-run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { quote } from 'zx';
 import { OpsError } from './errors.ts';
 import type { Output } from './output.ts';
@@ -109,7 +110,15 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Keep at most this many bytes of stdout (default 64 MiB); more is an error, never silent truncation. */
   maxStdout?: number;
+  /**
+   * pipeline: the last process may finish before reading all its input (pg_restore reading only an archive's
+   * table of contents); a writer that then fails on the broken pipe is not an error when the last one succeeded.
+   */
+  readerMayStopEarly?: boolean;
 }
+
+/** Where a pipeline's output goes: a file (created 0600), or a consumer reading it as it comes. */
+export type PipelineSink = string | ((stdout: Readable) => Promise<unknown>);
 
 export class Runner {
   readonly dryRun: boolean;
@@ -165,6 +174,22 @@ export class Runner {
     return { child, stderr };
   }
 
+  /**
+   * Start a child that reads what we write to its stdin (a psql session loading data); stdout is discarded.
+   * `exited` rejects with a CommandError when it fails. Callers do not use it under --dry-run.
+   */
+  feed(cmd: Command): { stdin: Writable; exited: Promise<void>; kill: () => void } {
+    const child = this.spawnChild(cmd, ['pipe', 'ignore', 'pipe']);
+    const err = { text: '' };
+    collectTail(child.stderr, err);
+    child.stdin!.on('error', () => {}); // a child that dies closes its stdin: its exit says why
+    const exited = exitOf(child).then(({ code, signal }) => {
+      if (code !== 0 || signal) throw new CommandError(this.display(cmd), code, this.out.redactor.redact(err.text), signal);
+    });
+    exited.catch(() => {});
+    return { stdin: child.stdin!, exited, kill: () => child.kill('SIGTERM') };
+  }
+
   /** Run and capture (small) output. */
   async capture(cmd: Command, opts: RunOptions = {}): Promise<Result> {
     if (this.skipped([cmd], undefined, opts)) return { code: 0, stdout: '', stderr: '' };
@@ -200,21 +225,25 @@ export class Runner {
   /**
    * Run a pipeline `a | b | ...` whose first stdin may be a file and whose last stdout is a file (created 0600)
    * or discarded. Bytes flow between the processes and the file through the kernel, never through our memory.
+   * With a consumer as stdout, the last process's output streams to it; a consumer that fails stops the pipeline
+   * (its input closes) and its error is reported unless a process failed for a reason of its own.
    */
-  async pipeline(cmds: Command[], files: { stdin?: string; stdout?: string }, opts: RunOptions = {}): Promise<void> {
-    const redirect = [files.stdin ? `< ${quote(files.stdin)}` : '', files.stdout ? `> ${quote(files.stdout)}` : '']
+  async pipeline(cmds: Command[], files: { stdin?: string; stdout?: PipelineSink }, opts: RunOptions = {}): Promise<void> {
+    const consume = typeof files.stdout === 'function' ? files.stdout : undefined;
+    const outFile = typeof files.stdout === 'string' ? files.stdout : undefined;
+    const redirect = [files.stdin ? `< ${quote(files.stdin)}` : '', outFile ? `> ${quote(outFile)}` : consume ? '| (loader)' : '']
       .filter(Boolean)
       .join(' ');
     if (this.skipped(cmds, redirect, opts)) return;
     const inFd = files.stdin ? openSync(files.stdin, 'r') : undefined;
-    const outFd = files.stdout ? openSync(files.stdout, 'w', 0o600) : undefined;
+    const outFd = outFile ? openSync(outFile, 'w', 0o600) : undefined;
     const children: { child: ChildProcess; cmd: Command; err: { text: string } }[] = [];
     try {
       let prev: ChildProcess | undefined;
       cmds.forEach((cmd, i) => {
         const last = i === cmds.length - 1;
         const stdin = prev ? prev.stdout! : (inFd ?? 'ignore');
-        const stdout = last ? (outFd ?? 'ignore') : 'pipe';
+        const stdout = last ? (outFd ?? (consume ? 'pipe' : 'ignore')) : 'pipe';
         const child = this.spawnChild(cmd, [stdin, stdout, 'pipe']);
         // The next process owns the pipe now; our copy must close or the writer never sees EOF/EPIPE.
         if (prev) prev.stdout?.destroy();
@@ -227,13 +256,30 @@ export class Runner {
       if (inFd !== undefined) closeSync(inFd);
       if (outFd !== undefined) closeSync(outFd);
     }
+    let consumerFailed: { error: unknown } | undefined;
+    const lastOut = children.at(-1)?.child.stdout;
+    const consumed = consume && lastOut
+      ? consume(lastOut).then(
+          () => lastOut.resume(), // whatever the consumer left unread must not stall the writer
+          (error: unknown) => {
+            consumerFailed = { error };
+            lastOut.destroy();
+          },
+        )
+      : undefined;
     const exits = await Promise.all(children.map(({ child }) => exitOf(child)));
+    await consumed;
     // Name the process that really failed: a writer whose reader died only reports a broken pipe (SIGPIPE, or
     // "Broken pipe" from tee and friends), and a reader whose writer died fails because its input broke.
-    const failed = children.map((c, i) => ({ ...c, ...exits[i]! })).filter((c) => c.code !== 0 || c.signal);
+    let failed = children.map((c, i) => ({ ...c, ...exits[i]! })).filter((c) => c.code !== 0 || c.signal);
     // Node's stdio pipes are socket pairs: a dead reader shows as "Connection reset by peer" as often as EPIPE.
     const brokenPipe = (c: (typeof failed)[number]) => c.signal === 'SIGPIPE' || /broken pipe|EPIPE|connection reset by peer|ECONNRESET/i.test(c.err.text);
-    const culprit = failed.find((c) => !brokenPipe(c)) ?? failed.at(-1);
+    const lastOk = exits.at(-1)?.code === 0 && !exits.at(-1)?.signal;
+    if (opts.readerMayStopEarly && lastOk) failed = failed.filter((c) => !brokenPipe(c));
+    const ownFailure = failed.find((c) => !brokenPipe(c));
+    if (consumerFailed && !ownFailure) throw consumerFailed.error;
+    const culprit = ownFailure ?? failed.at(-1);
     if (culprit) throw new CommandError(this.display(culprit.cmd), culprit.code, this.out.redactor.redact(culprit.err.text), culprit.signal);
+    if (consumerFailed) throw consumerFailed.error;
   }
 }
