@@ -5,10 +5,12 @@ import { dirname, join } from 'node:path';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type { PostgresConfig } from '../config.ts';
 import { describeArtifact, artifactPath, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
-import { composeExec, type Command, type ComposeSettings, type Runner } from '../run.ts';
+import { CommandError, composeExec, type Command, type ComposeSettings, type Runner } from '../run.ts';
+import { CopyStreamError, loadCopyStream, type CopyStats } from '../pg-copy.ts';
 import { diffCounts, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -98,7 +100,7 @@ export function libpqEnv(uri: string): Record<string, string> {
   return env;
 }
 
-/** pg_restore jobs when restoring from a file: the server does the work, a few jobs keep it busy. */
+/** Sessions loading table data side by side: the server does the work, one per core keeps it busy. */
 const JOBS = Math.max(2, Math.min(4, availableParallelism()));
 
 const PSQL = ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1'];
@@ -253,7 +255,11 @@ interface PgDumpDetails {
 }
 
 interface PgRestoreData {
-  targets: { db: string; target: string; exists: boolean; staged: string | null; dump: string }[];
+  /**
+   * staged: the database the archive is loaded into first. `replace` swaps it in for a target that holds data
+   * (--force); `rename` gives it the name of a target that did not exist. null: loaded into the target itself.
+   */
+  targets: { db: string; target: string; exists: boolean; staged: string | null; swap?: 'replace' | 'rename'; dump: string }[];
   globals: string | null;
   scratch: boolean;
 }
@@ -261,6 +267,9 @@ interface PgRestoreData {
 function isZstdExternal(a: Artifact | undefined): boolean {
   return a?.compression === 'zstd' && a.kind === 'pg_dump+zstd';
 }
+
+/** A psql session loading table data failed (the server said no): exit 1, not a damaged archive. */
+class SessionError extends Error {}
 
 export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSettings): Source {
   const ep = pgEndpoint(cfg, compose);
@@ -284,14 +293,78 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   };
 
   /**
-   * Archives the host's pg_restore can open as files, kept from verify to restore. A file lets pg_restore load
-   * with several jobs (-j), which it cannot do from a pipe; a zstd-compressed set is unpacked once for that into
-   * <root>/.staging (removed by dispose, or by the next run if we die).
+   * Archives a local restore reads, by artifact path (via: local). They are streamed from the set, never unpacked:
+   * loaded into a database of our own first, the load itself is the full read (and a failed one is dropped).
    */
   const restoreFiles = new Map<string, string>();
   /** Row counts of staged databases, taken before they were swapped in for their target. */
   const countedBeforeSwap = new Map<string, Record<string, number>>();
-  let unpackDir: string | undefined;
+  /** Table-of-contents lists for pg_restore -L, under <root>/.staging (removed by dispose, or by the next run if we die). */
+  let listDir: string | undefined;
+
+  /** An archive problem (exit 4) rather than a server-side one: what a damaged or truncated dump looks like. */
+  const DAMAGED = /could not read (?:from )?input file|unexpected end of file|did not find magic string|could not uncompress|corrupt|truncated|not a valid archive|unsupported version|could not find block ID|invalid (?:compression|block)/i;
+  const damaged = (err: unknown): boolean =>
+    err instanceof CopyStreamError || (err instanceof CommandError && (/^zstd /.test(err.command) || DAMAGED.test(err.stderrTail))) || (err instanceof Error && DAMAGED.test(err.message));
+
+  /** psql sessions fed COPY data by loadCopyStream; a session's own failure is reported rather than the stream's. */
+  const copyInto = async (runner: Runner, db: string, stdout: Readable): Promise<CopyStats> => {
+    const sessions: ReturnType<Runner['feed']>[] = [];
+    try {
+      const stats = await loadCopyStream(stdout, {
+        parallel: JOBS,
+        start: () => {
+          const s = runner.feed(ep.tool(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)]));
+          sessions.push(s);
+          return s;
+        },
+      });
+      await Promise.all(sessions.map((s) => s.exited));
+      return stats;
+    } catch (err) {
+      for (const s of sessions) s.kill();
+      const ends = await Promise.allSettled(sessions.map((s) => s.exited));
+      const own = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected' && !/killed by SIGTERM/.test(String((e.reason as Error).message)));
+      if (own && !(err instanceof CopyStreamError && /truncated/.test(err.message))) throw new SessionError((own.reason as Error).message);
+      throw err;
+    }
+  };
+
+  /**
+   * Restore one archive into `db`, reading it as a stream (never unpacked): the schema (pg_restore --section=
+   * pre-data), then the table data through several psql sessions at once (big tables split between them), then
+   * everything else (sequence values, large objects, indexes, constraints). Each pass of pg_restore reads the
+   * archive only as far as it needs; the data pass reads every byte of the table data.
+   */
+  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string): Promise<CopyStats> => {
+    listDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
+    const base = join(listDir, String(restoreFiles.size + Math.random()).replace('.', '-'));
+    const pass = (argv: string[], stdout?: string | ((s: Readable) => Promise<unknown>)) => {
+      const { cmds, stdin } = readerFor(artifact, file, argv);
+      return runner.pipeline(cmds, { stdin, stdout }, { readerMayStopEarly: true });
+    };
+    const conn = conninfoDb(db);
+    const [toc, schema] = await Promise.allSettled([
+      pass(['pg_restore', '-l'], `${base}.toc`),
+      pass(['pg_restore', '--exit-on-error', '--section=pre-data', '-d', conn]),
+    ]);
+    for (const r of [toc, schema]) if (r.status === 'rejected') throw r.reason;
+    const entries = (await readFile(`${base}.toc`, 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith(';'));
+    // "<dump id>; 0 <oid> TABLE DATA ...": table data has no catalog table (0), unlike a TABLE in a schema named DATA.
+    const isData = (l: string) => /^\d+; 0 \d+ TABLE DATA /.test(l);
+    const data = entries.filter(isData);
+    const rest = entries.filter((l) => !isData(l));
+    let stats: CopyStats = { blocks: 0, loaded: 0, bytes: 0, workers: 0 };
+    if (data.length) {
+      await writeFile(`${base}.data`, `${data.join('\n')}\n`, { mode: 0o600 });
+      await pass(['pg_restore', '-L', `${base}.data`, '-f', '-'], async (out) => (stats = await copyInto(runner, db, out)));
+    }
+    if (rest.length) {
+      await writeFile(`${base}.rest`, `${rest.join('\n')}\n`, { mode: 0o600 });
+      await pass(['pg_restore', '--exit-on-error', '--section=data', '--section=post-data', '-L', `${base}.rest`, '-d', conn]);
+    }
+    return stats;
+  };
 
   return {
     name: 'postgres',
@@ -379,35 +452,19 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
 
     async verifyArtifacts(ctx, setDir, manifest, opts = {}) {
       for (const a of manifest.artifacts.filter((x) => x.source === 'postgres' && x.kind !== 'pg_dumpall-globals')) {
-        const file = artifactPath(setDir, a.path);
-        if (!opts.forRestore || ep.via !== 'local' || ctx.runner.dryRun) {
-          await ctx.out.step(`postgres: full read of ${a.path}`, () => fullRead(ctx.runner, setDir, a));
+        if (opts.forRestore && ep.via === 'local' && !ctx.runner.dryRun) {
+          // The restore reads the archive whole as it loads it (into a database of its own, or after a full
+          // read when it loads into an existing one): no separate read here.
+          restoreFiles.set(a.path, artifactPath(setDir, a.path));
           continue;
         }
-        if (!isZstdExternal(a)) {
-          await ctx.out.step(`postgres: full read of ${a.path}`, () => fullRead(ctx.runner, setDir, a));
-          restoreFiles.set(a.path, file);
-          continue;
-        }
-        unpackDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
-        const out = join(unpackDir, `${restoreFiles.size}.dump`);
-        await ctx.out.step(`postgres: unpack and full read of ${a.path}`, async () => {
-          // One pass: zstd checks its frame checksums while unpacking, tee keeps the archive for pg_restore -j,
-          // and pg_restore reads every byte of it.
-          await writeFile(out, '', { mode: 0o600 });
-          await ctx.runner
-            .pipeline([{ argv: ['zstd', '-d', '-q', '-c', file] }, { argv: ['tee', '--output-error=exit', out] }, ep.tool(['pg_restore', '-f', '/dev/null'])], {}, { readOnly: true })
-            .catch((err: Error) => {
-              throw new VerifyError(`postgres: ${a.path}: full read failed (damaged or truncated dump): ${err.message}`);
-            });
-        });
-        restoreFiles.set(a.path, out);
+        await ctx.out.step(`postgres: full read of ${a.path}`, () => fullRead(ctx.runner, setDir, a));
       }
     },
 
     async dispose() {
-      if (unpackDir) await rm(unpackDir, { recursive: true, force: true });
-      unpackDir = undefined;
+      if (listDir) await rm(listDir, { recursive: true, force: true });
+      listDir = undefined;
       restoreFiles.clear();
     },
 
@@ -433,21 +490,31 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         const name = opts.scratch ? `llc_scratch_${opts.scratch}_${i}` : (restoreInto[db] ?? db);
         targets.push({ db, target: name, exists: existing.has(name), staged: null, dump: details.dumps[db]! });
       });
+      const stagedName = (t: PgRestoreData['targets'][number]) => `llc_restore_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
       for (const t of targets) {
         if (t.exists) {
           const relations = Number(await query(runner, ep, t.target, RELATIONS_SQL));
           if (relations > 0 && !opts.force) refusals.push(`database ${t.target} is not empty (${relations} relations): pass --force to replace it`);
           if (relations > 0) {
-            t.staged = `llc_restore_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
+            t.staged = stagedName(t);
+            t.swap = 'replace';
             steps.push(`restore ${t.dump} into new database ${t.staged}, check its row counts, then swap it in for ${t.target} (the old ${t.target} is dropped only after the counts match)`);
             continue;
           }
-          steps.push(`restore ${t.dump} into existing empty database ${t.target}`);
+          steps.push(ep.via === 'local' ? `read ${t.dump} whole, then restore it into existing empty database ${t.target}` : `restore ${t.dump} into existing empty database ${t.target}`);
+        } else if (ep.via === 'local' && !opts.scratch) {
+          t.staged = stagedName(t);
+          t.swap = 'rename';
+          steps.push(`restore ${t.dump} into new database ${t.staged}, check its row counts, then rename it ${t.target} (${t.target} appears only once it is complete)`);
         } else {
           steps.push(`create database ${t.target}, restore ${t.dump} into it`);
         }
       }
       if (refusals.length) throw new RefusedError('postgres: refusing to overwrite data', refusals);
+      for (const t of targets) if (t.staged && existing.has(t.staged)) steps.push(`drop database ${t.staged} first: an interrupted restore of this set left it`);
+      for (const name of existing) {
+        if (/^llc_old_/.test(name)) ctx.out.warn(`postgres: database ${name} holds what an earlier --force restore replaced: drop it once it is not needed`);
+      }
       const globals = opts.scratch ? null : details.globals;
       if (globals) steps.unshift(`apply roles from ${globals} (existing roles are kept, their attributes updated)`);
       steps.push('compare row counts of every table with the manifest');
@@ -473,20 +540,37 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       for (const t of data.targets) {
         const into = t.staged ?? t.target;
         const artifact = manifest.artifacts.find((a) => a.path === t.dump)!;
-        await out.step(`postgres: restore ${t.db} into ${into}`, async () => {
-          if (!t.exists || t.staged) await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `CREATE DATABASE ${quoteIdent(into)};` }));
-          const file = restoreFiles.get(t.dump);
-          // From a file: parallel jobs (faster than a plain pg_restore). From a pipe (compose): one transaction.
-          const { cmds, stdin } = file
-            ? { cmds: [ep.tool(['pg_restore', '--exit-on-error', `--jobs=${JOBS}`, '-d', conninfoDb(into), file])], stdin: undefined }
-            : readerFor(artifact, artifactPath(setDir, t.dump), ['pg_restore', '--exit-on-error', '--single-transaction', '-d', conninfoDb(into)]);
-          await runner.pipeline(cmds, { stdin }).catch(async (err: Error) => {
-            // A database we created goes again; an existing empty one may hold part of the restore now.
-            if (t.staged || !t.exists) await dropDatabase(runner, into).catch(() => {});
-            const note = t.exists && !t.staged && file ? ` (${into} may hold a partial restore: rerun with --force)` : '';
-            throw new StepError('postgres', `restore ${t.db}`, `${err.message}${note}`, { cause: err });
-          });
-        });
+        const file = restoreFiles.get(t.dump);
+        if (file && !t.staged && t.exists) {
+          // An existing database is touched by the load itself: read the archive whole before that.
+          await out.step(`postgres: full read of ${t.dump}`, () => fullRead(runner, setDir, artifact));
+        }
+        await out.step(
+          `postgres: restore ${t.db} into ${into}`,
+          async () => {
+            // A staged name is this set's and this run's (we hold the lock): one that exists was left by an interrupted restore.
+            const create = `${t.staged ? `DROP DATABASE IF EXISTS ${quoteIdent(into)} WITH (FORCE);\n` : ''}CREATE DATABASE ${quoteIdent(into)};`;
+            if (!t.exists || t.staged) await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
+            try {
+              if (file) return await loadArchive(runner, artifact, file, into, setDir);
+              // From a pipe (compose: the archive is on the host, pg_restore in the container): one transaction.
+              const { cmds, stdin } = readerFor(artifact, artifactPath(setDir, t.dump), ['pg_restore', '--exit-on-error', '--single-transaction', '-d', conninfoDb(into)]);
+              await runner.pipeline(cmds, { stdin });
+              return undefined;
+            } catch (err) {
+              // A database we created goes again; an existing empty one may hold part of the restore now.
+              if (t.staged || !t.exists) await dropDatabase(runner, into).catch(() => {});
+              const note = t.exists && !t.staged && file ? ` (${into} may hold a partial restore: rerun with --force)` : '';
+              const untouched = t.staged ? ` ${t.target} left unchanged.` : '';
+              const message = (err as Error).message;
+              if (!runner.dryRun && !(err instanceof SessionError) && damaged(err)) {
+                throw new VerifyError(`postgres: ${t.dump}: full read failed (damaged or truncated dump): ${message}.${untouched}`);
+              }
+              throw new StepError('postgres', `restore ${t.db}`, `${message}${note}${untouched}`, { cause: err });
+            }
+          },
+          (stats) => ({ note: stats?.loaded ? `${stats.loaded} tables' data over ${stats.workers} sessions` : undefined }),
+        );
         if (t.staged && !runner.dryRun) {
           // Counts before the swap: a restore that came out wrong never replaces the live database.
           const counted = await countRows(runner, ep, into);
@@ -497,19 +581,29 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           }
           // The swap only renames: these are the target's counts too, no need to scan it again.
           countedBeforeSwap.set(t.target, counted);
+          if (t.swap === 'rename') {
+            await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};` })).catch(async (err: Error) => {
+              await dropDatabase(runner, into).catch(() => {});
+              throw new StepError('postgres', `rename ${into} to ${t.target}`, err.message, { cause: err });
+            });
+            continue;
+          }
           const old = `llc_old_${manifest.id.toLowerCase()}_${data.targets.indexOf(t)}`;
           await out.step(`postgres: swap ${into} in for ${t.target}`, async () => {
             await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], {
               input: [
                 `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(t.target)} AND pid <> pg_backend_pid();`,
+                // Both renames or neither: a run killed here never leaves the target name missing.
+                'BEGIN;',
                 `ALTER DATABASE ${quoteIdent(t.target)} RENAME TO ${quoteIdent(old)};`,
                 `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};`,
+                'COMMIT;',
               ].join('\n'),
             }));
             await dropDatabase(runner, old);
           });
         } else if (t.staged) {
-          out.plan(`swap ${into} in for ${t.target}, drop the old ${t.target}`);
+          out.plan(t.swap === 'rename' ? `rename ${into} to ${t.target}` : `swap ${into} in for ${t.target}, drop the old ${t.target}`);
         }
       }
     },
