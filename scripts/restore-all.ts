@@ -47,18 +47,24 @@ export function main(argv: string[]): Promise<number> {
       out.info(`restoring set ${set.id} (${set.manifest.startedAt}): ${chosen.map((s) => s.name).join(', ')}`);
       // Every check that reads only the set comes before anything touches a target.
       throwIfProblems(`set ${set.id}`, await out.step('artifacts present with recorded sizes', () => checkPresence(set, (s) => names.has(s))));
-      // Checksums and the sources' full reads stream the same files: side by side, both before any target is touched.
+      // Checksums and the sources' full reads stream the same files: side by side, both before any target is
+      // touched. Planning only asks the targets questions (versions, emptiness), so it runs alongside.
+      const force = Boolean(ctx.values.force);
+      const planning = Promise.allSettled(chosen.map((s) => s.planRestore(sourceContext, set.dir, set.manifest, { force })));
       const [sums, ...reads] = await Promise.allSettled([
         out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s))),
         ...chosen.map((s) => s.verifyArtifacts(sourceContext, set.dir, set.manifest, { forRestore: true })),
       ]);
-      // A checksum mismatch is the clearer report; otherwise the first failed full read.
+      const planned = await planning;
+      // A checksum mismatch is the clearer report; then the first failed full read; then what planning refused.
       if (sums.status === 'rejected') throw sums.reason;
       throwIfProblems(`set ${set.id}`, sums.value);
       for (const r of reads) if (r.status === 'rejected') throw r.reason;
-      const force = Boolean(ctx.values.force);
       const plans: RestorePlan[] = [];
-      for (const s of chosen) plans.push(await s.planRestore(sourceContext, set.dir, set.manifest, { force }));
+      for (const p of planned) {
+        if (p.status === 'rejected') throw p.reason;
+        plans.push(p.value);
+      }
       for (const p of plans) for (const step of p.steps) out.plan(`${p.source}: ${step}`);
       if (ctx.dryRun) {
         out.ok('dry run: nothing was changed');

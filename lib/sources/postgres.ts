@@ -336,7 +336,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * everything else (sequence values, large objects, indexes, constraints). Each pass of pg_restore reads the
    * archive only as far as it needs; the data pass reads every byte of the table data.
    */
-  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string): Promise<CopyStats> => {
+  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats> => {
     listDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
     const base = join(listDir, String(restoreFiles.size + Math.random()).replace('.', '-'));
     const pass = (argv: string[], stdout?: string | ((s: Readable) => Promise<unknown>)) => {
@@ -346,7 +346,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     const conn = conninfoDb(db);
     const [toc, schema] = await Promise.allSettled([
       pass(['pg_restore', '-l'], `${base}.toc`),
-      pass(['pg_restore', '--exit-on-error', '--section=pre-data', '-d', conn]),
+      create().then(() => pass(['pg_restore', '--exit-on-error', '--section=pre-data', '-d', conn])),
     ]);
     for (const r of [toc, schema]) if (r.status === 'rejected') throw r.reason;
     const entries = (await readFile(`${base}.toc`, 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith(';'));
@@ -473,15 +473,21 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       const rec = manifest.sources.postgres;
       if (!rec) throw new UsageError(`set ${manifest.id} has no postgres backup`);
       const details = rec.details as unknown as PgDumpDetails;
-      const target = await serverVersion(runner, ep).catch((err: Error) => {
-        throw new StepError('postgres', 'connect', err.message, { cause: err });
-      });
+      // One round trip: the server's version, then its databases.
+      const [versionLine = '', ...names] = (
+        await query(runner, ep, 'postgres', "SELECT current_setting('server_version_num') || '|' || current_setting('server_version');\nSELECT datname FROM pg_database;").catch((err: Error) => {
+          throw new StepError('postgres', 'connect', err.message, { cause: err });
+        })
+      ).split('\n');
+      const [num = '', text] = versionLine.split('|');
+      if (!/^\d+$/.test(num)) throw new StepError('postgres', 'connect', `unexpected server version answer: ${versionLine}`);
+      const target = { num: Number(num), text: text ?? num };
       const dumpMajor = Math.floor(details.serverVersionNum / 10000);
       const targetMajor = Math.floor(target.num / 10000);
       if (dumpMajor > targetMajor) {
         throw new RefusedError(`postgres: the set was dumped from PostgreSQL ${rec.serverVersion}, the target runs ${target.text}: a dump does not restore into an older major version`);
       }
-      const existing = new Set((await query(runner, ep, 'postgres', 'SELECT datname FROM pg_database;')).split('\n').filter(Boolean));
+      const existing = new Set(names.filter(Boolean));
       const restoreInto = (cfg.restoreInto ?? {}) as Record<string, string>;
       const targets: PgRestoreData['targets'] = [];
       const steps: string[] = [];
@@ -550,9 +556,13 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           async () => {
             // A staged name is this set's and this run's (we hold the lock): one that exists was left by an interrupted restore.
             const create = `${t.staged ? `DROP DATABASE IF EXISTS ${quoteIdent(into)} WITH (FORCE);\n` : ''}CREATE DATABASE ${quoteIdent(into)};`;
-            if (!t.exists || t.staged) await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
+            const createIt = async () => {
+              if (!t.exists || t.staged) await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
+            };
+            // With a local file, the table of contents is read while the database is created.
+            if (!file) await createIt();
             try {
-              if (file) return await loadArchive(runner, artifact, file, into, setDir);
+              if (file) return await loadArchive(runner, artifact, file, into, setDir, createIt);
               // From a pipe (compose: the archive is on the host, pg_restore in the container): one transaction.
               const { cmds, stdin } = readerFor(artifact, artifactPath(setDir, t.dump), ['pg_restore', '--exit-on-error', '--single-transaction', '-d', conninfoDb(into)]);
               await runner.pipeline(cmds, { stdin });
