@@ -28,6 +28,8 @@ export interface S3BenchResult {
   firstAllocated: number[];
   secondExtra: number[];
   linked: number;
+  /** `rclone lsf -R --fast-list` of the bucket: what only listing it takes, the floor of any incremental run. */
+  listing: number[];
   /** CPU seconds s3rver spent per wall second while serving each side (1.0 = its one thread saturated). */
   s3rverBusyOurs: number[];
   s3rverBusyRclone: number[];
@@ -100,7 +102,7 @@ export async function benchS3(opts: { objects: number; bigObjects: number; bigMi
 
     const r: S3BenchResult = {
       objects: opts.objects, smallBytes, bigObjects: opts.bigObjects, bigBytes, rounds: opts.rounds,
-      rclone: [], ours: [], oursRssMiB: 0, second: [], first: [], secondRssMiB: 0, firstAllocated: [], secondExtra: [], linked: 0,
+      rclone: [], ours: [], oursRssMiB: 0, listing: [], second: [], first: [], secondRssMiB: 0, firstAllocated: [], secondExtra: [], linked: 0,
       s3rverBusyOurs: [], s3rverBusyRclone: [],
     };
     const busy = async <T extends { seconds: number }>(fn: () => Promise<T>, into: number[]): Promise<T> => {
@@ -130,6 +132,8 @@ export async function benchS3(opts: { objects: number; bigObjects: number; bigMi
       // The unchanged bucket again, right after our full run of this round.
       const a1 = allocatedBytes(root);
       await new Promise((res) => setTimeout(res, 1000)); // a new set id needs a new second
+      const lsf = must(await timed(['rclone', 'lsf', '-R', '--fast-list', '--files-only', 'bench:bench'], { env: rcloneEnv }), 'rclone lsf');
+      r.listing.push(lsf.seconds);
       const t2 = await timedScript('backup-all', ['--config', config]);
       r.second.push(t2.seconds);
       r.first.push(r.ours.at(-1)!);
@@ -163,9 +167,10 @@ export function s3Report(r: S3BenchResult): string {
     `| peak RSS of backup-all while exporting | ${fmt(r.oursRssMiB, 1)} MiB | | | ≤ 200 MiB |`,
     `| second backup-all of the unchanged bucket vs the first (time) | ${fmt(median(r.second))} s | ${fmt(median(r.first))} s | **${fmt(median(secondRatios))}** | ≤ 0.15 |`,
     `| disk added by the second set (allocated, hard links once) vs the first set | ${mib(median(r.secondExtra))} MiB | ${mib(median(r.firstAllocated))} MiB | **${(median(diskRatios) * 100).toFixed(2)} %** | ≤ 2 % |`,
+    `| listing alone: \`rclone lsf -R --fast-list\` of the bucket vs our first run (the floor of any run that must list) | | ${fmt(median(r.listing))} s | ${fmt(median(r.listing.map((x, i) => x / r.first[i]!)))} | |`,
     `| s3rver CPU per wall second while serving (1.00 = its single thread saturated) | ${fmt(median(r.s3rverBusyOurs))} | ${fmt(median(r.s3rverBusyRclone))} | | |`,
     '',
-    `Rounds (seconds): rclone ${r.rclone.map((x) => fmt(x)).join(', ')}; backup-all ${r.ours.map((x) => fmt(x)).join(', ')}; second backup-all ${r.second.map((x) => fmt(x)).join(', ')} (${r.linked} objects hard-linked). Peak RSS of the second run ${fmt(r.secondRssMiB, 1)} MiB.`,
+    `Rounds (seconds): rclone ${r.rclone.map((x) => fmt(x)).join(', ')}; backup-all ${r.ours.map((x) => fmt(x)).join(', ')}; second backup-all ${r.second.map((x) => fmt(x)).join(', ')} (${r.linked} objects hard-linked); rclone lsf ${r.listing.map((x) => fmt(x)).join(', ')}. Peak RSS of the second run ${fmt(r.secondRssMiB, 1)} MiB.`,
     ...(CRON_NODE_OPTIONS ? ['', `backup-all ran the way cron/llc-ops.crontab and the systemd units start it, with NODE_OPTIONS=${CRON_NODE_OPTIONS}.`] : []),
     '',
   ].join('\n');
