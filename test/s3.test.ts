@@ -18,6 +18,8 @@ import {
   decodeListedKey,
   isValidBucketName,
   parseIndexLine,
+  parseListPage,
+  xmlUnescape,
   planParts,
   scratchBucketName,
   showKey,
@@ -377,6 +379,30 @@ describe('s3 layout (pure)', () => {
   test('listed keys are decoded only when the store applied encoding-type=url', () => {
     assert.equal(decodeListedKey('a+b%2Bc%0D%0A%2E%2E%2Fx', 'url'), 'a b+c\r\n../x');
     assert.equal(decodeListedKey('plus+and%41', undefined), 'plus+and%41');
+  });
+
+  test('ListObjectsV2 pages: keys decoded as the store says, entities unescaped, dates as the index records them', () => {
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix></Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
+<Contents><Key>a+b%2Fc%3C%26%3E</Key><LastModified>2026-11-24T18:46:34Z</LastModified><ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>%24%28touch%20pwned%29</Key><LastModified>2026-11-24T18:46:34.123Z</LastModified><ETag>"abc-2"</ETag><Size>1048577</Size><Owner><ID>x</ID></Owner></Contents>
+<Contents><Key>dir%2F</Key><LastModified>Tue, 24 Nov 2026 18:46:34 GMT</LastModified><ETag>&#34;e&#x22;</ETag><Size>7</Size></Contents>
+<NextContinuationToken>tok+en/=&amp;x</NextContinuationToken></ListBucketResult>`;
+    const page = parseListPage(xml);
+    assert.deepEqual(page.objects, [
+      { key: 'a b/c<&>', size: 0, etag: '"d41d8cd98f00b204e9800998ecf8427e"', lastModified: '2026-11-24T18:46:34.000Z' },
+      { key: '$(touch pwned)', size: 1048577, etag: '"abc-2"', lastModified: '2026-11-24T18:46:34.123Z' },
+      { key: 'dir/', size: 7, etag: '"e"', lastModified: '2026-11-24T18:46:34.000Z' },
+    ]);
+    assert.equal(page.truncated, true);
+    assert.equal(page.token, 'tok+en/=&x');
+    // A store that ignored encoding-type: raw keys, escaped only as XML, never percent-decoded.
+    const raw = parseListPage('<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>100%41 &amp; more</Key><Size>1</Size><ETag>"e"</ETag></Contents></ListBucketResult>');
+    assert.deepEqual(raw, { objects: [{ key: '100%41 & more', size: 1, etag: '"e"', lastModified: '' }], truncated: false });
+    assert.deepEqual(parseListPage('<ListBucketResult><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>'), { objects: [], truncated: false });
+    assert.throws(() => parseListPage('<Error><Code>AccessDenied</Code></Error>'), /not a ListBucketResult/);
+    assert.throws(() => parseListPage('<ListBucketResult><Contents><Key>a</Key>'), /not closed/);
+    assert.equal(xmlUnescape('&lt;&#65;&#x42;&amp;amp;&bogus;'), '<AB&amp;&bogus;');
   });
 
   test('scratch bucket names are valid S3 names for any tag', () => {

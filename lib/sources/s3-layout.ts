@@ -147,3 +147,63 @@ export function bucketRestoreStep(t: TargetState, opts: { force: boolean; scratc
   const del = t.extras.length ? `; then delete ${t.extras.length} objects the backup does not hold: ${shown.join(', ')}${more}` : '';
   return { step: `upload ${what} into bucket ${t.target}, replacing keys that exist there${del}` };
 }
+
+/** XML character data as text: the five named entities and numeric references. */
+export function xmlUnescape(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(?:(lt|gt|quot|apos|amp)|#(\d+)|#x([0-9a-fA-F]+));/g, (m, name: string | undefined, dec: string | undefined, hex: string | undefined) => {
+    if (name) return { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' }[name as 'lt']!;
+    const cp = dec !== undefined ? Number(dec) : parseInt(hex!, 16);
+    return cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+  });
+}
+
+export interface ListPage {
+  objects: Listed[];
+  truncated: boolean;
+  token?: string;
+}
+
+/** The text of each <name>...</name> directly in `xml` (first only), unescaped; undefined when absent. */
+function element(xml: string, name: string): string | undefined {
+  const open = xml.indexOf(`<${name}>`);
+  if (open < 0) return xml.includes(`<${name}/>`) ? '' : undefined;
+  const start = open + name.length + 2;
+  const end = xml.indexOf(`</${name}>`, start);
+  if (end < 0) throw new Error(`ListObjectsV2: <${name}> is not closed`);
+  return xmlUnescape(xml.slice(start, end));
+}
+
+/**
+ * One ListObjectsV2 answer (ListBucketResult) as the objects it lists, in order, and where the listing goes on.
+ * Keys are decoded per the EncodingType the store says it applied; LastModified is normalised to ISO-8601 with
+ * milliseconds, as the index records it.
+ */
+export function parseListPage(xml: string): ListPage {
+  if (!xml.includes('<ListBucketResult')) throw new Error(`ListObjectsV2: not a ListBucketResult: ${xml.slice(0, 120)}`);
+  const head = xml.slice(0, xml.indexOf('<Contents>') >= 0 ? xml.indexOf('<Contents>') : xml.length);
+  const tail = xml.slice(xml.lastIndexOf('</Contents>') >= 0 ? xml.lastIndexOf('</Contents>') : 0);
+  // EncodingType and the paging elements may come before or after the <Contents> entries.
+  const meta = (name: string) => element(head, name) ?? element(tail, name);
+  const encodingType = meta('EncodingType');
+  const objects: Listed[] = [];
+  for (let at = xml.indexOf('<Contents>'); at >= 0; at = xml.indexOf('<Contents>', at)) {
+    const end = xml.indexOf('</Contents>', at);
+    if (end < 0) throw new Error('ListObjectsV2: <Contents> is not closed');
+    const c = xml.slice(at + 10, end);
+    at = end + 11;
+    const key = element(c, 'Key');
+    if (key === undefined) continue;
+    const modified = element(c, 'LastModified');
+    const date = modified ? new Date(modified) : undefined;
+    objects.push({
+      key: decodeListedKey(key, encodingType),
+      size: Number(element(c, 'Size') ?? 0),
+      etag: element(c, 'ETag') ?? '',
+      lastModified: date && !Number.isNaN(date.getTime()) ? date.toISOString() : '',
+    });
+  }
+  const truncated = meta('IsTruncated') === 'true';
+  const token = meta('NextContinuationToken');
+  return { objects, truncated, ...(token ? { token } : {}) };
+}

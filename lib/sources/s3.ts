@@ -9,21 +9,7 @@ import { dirname, join } from 'node:path';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListBucketsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config.ts';
 import { artifactPath, describeArtifact, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
@@ -40,6 +26,8 @@ import {
   isValidBucketName,
   objectPath,
   parseIndexLine,
+  parseListPage,
+  type ListPage,
   planParts,
   scratchBucketName,
   showKey,
@@ -68,10 +56,20 @@ const PROBLEMS_SHOWN = 50;
 /** Objects up to this size are held in memory (at most `concurrency` of them) and written with one call. */
 const IN_MEMORY = 2 ** 20;
 
+type Sdk = typeof import('@aws-sdk/client-s3');
+
 interface Store {
-  client: S3Client;
+  /**
+   * The AWS SDK, loaded on first use: restores and bucket management need it; a backup of configured buckets does
+   * not (listing and GetObject are signed requests of our own), so it starts without loading it.
+   */
+  sdk(): Promise<{ client: S3Client; m: Sdk }>;
   /** GetObject without the SDK: the 2xx response of one signed GET, or an error shaped like the SDK's. */
   getObject(bucket: string, key: string): Promise<IncomingMessage>;
+  /** One ListObjectsV2 page (encoding-type=url), retried like GetObject. */
+  listPage(bucket: string, token?: string, maxKeys?: number): Promise<ListPage>;
+  /** HeadBucket: true when it exists (2xx), false on 404, an error otherwise. */
+  headBucket(bucket: string): Promise<boolean>;
   /** The Server header of the first response that had one (MinIO says "MinIO"). */
   server: () => string | undefined;
   close(): void;
@@ -137,26 +135,41 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
   ctx.out.redactor.add(cfg.accessKey);
   const region = cfg.region ?? 'us-east-1';
   const pathStyle = cfg.forcePathStyle ?? true;
-  // Objects are fetched with signed GETs of our own on keep-alive sockets: the SDK's per-request middleware chain cost
-  // 0.6 ms CPU per object against 0.25 ms for a signed node:http GET, which limits a bucket of many small objects
-  // (docs/performance.md). Listing, restore and bucket calls stay with the SDK.
+  // Objects are fetched and buckets listed with signed requests of our own on keep-alive sockets: the SDK's
+  // per-request middleware chain cost 0.6 ms CPU per object against 0.25 ms for a signed node:http GET, which limits
+  // a bucket of many small objects, and loading the SDK costs a backup 0.1 s (docs/performance.md). Restores and
+  // bucket management use the SDK, loaded on first use.
   const base = new URL(cfg.endpoint);
   const basePath = base.pathname.replace(/\/+$/, '');
   const secure = base.protocol === 'https:';
   const baseHostname = base.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 literal without its brackets
-  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: concurrency }) : new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: concurrency + 2 }) : new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
   const sign = createSigner({ accessKeyId: cfg.accessKey, secretAccessKey: cfg.secretKey, region, service: 's3' });
   let server: string | undefined;
-  const getObject = (bucket: string, key: string): Promise<IncomingMessage> => {
+  /** A signed request to the bucket (key null) or an object; query as name -> value. Resolves with a 2xx response. */
+  const request = (method: 'GET' | 'HEAD', bucket: string, key: string | null, query: Record<string, string> = {}): Promise<IncomingMessage> => {
     if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('interrupted'));
     // Virtual-host style only when the config asks for it (forcePathStyle: false); the SDK does the same.
     const host = pathStyle ? base.host : `${bucket}.${base.host}`;
-    const path = pathStyle ? `${basePath}/${uriEncode(bucket)}/${s3KeyPath(key)}` : `${basePath}/${s3KeyPath(key)}`;
+    const keyPath = key === null ? '' : s3KeyPath(key);
+    const path = pathStyle ? `${basePath}/${uriEncode(bucket)}${key === null ? '' : `/${keyPath}`}` : `${basePath}/${keyPath}`;
+    const canonicalQuery = Object.keys(query)
+      .sort()
+      .map((k) => `${uriEncode(k)}=${uriEncode(query[k]!)}`)
+      .join('&');
     const headers: Record<string, string> = { host, 'x-amz-content-sha256': UNSIGNED_PAYLOAD, 'x-amz-date': amzDate(new Date()) };
-    headers.authorization = sign({ method: 'GET', path, headers, payloadHash: UNSIGNED_PAYLOAD });
+    headers.authorization = sign({ method, path: path || '/', query: canonicalQuery, headers, payloadHash: UNSIGNED_PAYLOAD });
     return new Promise((resolve, reject) => {
       const req = (secure ? https : http).request(
-        { hostname: pathStyle ? baseHostname : `${bucket}.${baseHostname}`, port: base.port || undefined, method: 'GET', path, headers, agent, timeout: SOCKET_TIMEOUT },
+        {
+          hostname: pathStyle ? baseHostname : `${bucket}.${baseHostname}`,
+          port: base.port || undefined,
+          method,
+          path: `${path || '/'}${canonicalQuery ? `?${canonicalQuery}` : ''}`,
+          headers,
+          agent,
+          timeout: SOCKET_TIMEOUT,
+        },
         (res) => {
           if (!server && typeof res.headers.server === 'string') server = res.headers.server;
           const status = res.statusCode ?? 0;
@@ -176,42 +189,90 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
       req.end();
     });
   };
-  const client = new S3Client({
-    endpoint: cfg.endpoint,
-    region: cfg.region ?? 'us-east-1',
-    forcePathStyle: cfg.forcePathStyle ?? true,
-    credentials: { accessKeyId: cfg.accessKey, secretAccessKey: cfg.secretKey },
-    // Stores that don't speak the newer checksum framing reject streamed uploads otherwise (DESIGN.md §6).
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    // No overall request timeout: a multi-GB object takes as long as it takes; a stalled socket does not.
-    requestHandler: { connectionTimeout: 30_000, socketTimeout: 300_000, httpAgent: { keepAlive: true, maxSockets: concurrency + 4 } },
-    // One resolved middleware chain per command type instead of one per request (the SDK's per-request CPU is what
-    // limits a bucket of many small objects, docs/performance.md). It applies only to sends without options, so an
-    // interrupt aborts by destroying the client's sockets instead of a per-request abortSignal.
-    cacheMiddleware: true,
-  });
+  const getObject = (bucket: string, key: string) => request('GET', bucket, key);
+  const listPageOnce = async (bucket: string, token: string | undefined, maxKeys: number | undefined): Promise<ListPage> => {
+    const query: Record<string, string> = { 'list-type': '2', 'encoding-type': 'url' };
+    if (token !== undefined) query['continuation-token'] = token;
+    if (maxKeys !== undefined) query['max-keys'] = String(maxKeys);
+    const res = await request('GET', bucket, null, query);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res) {
+      size += (chunk as Buffer).length;
+      // A page lists at most 1,000 keys of at most 1 KiB each, escaped: far below this.
+      if (size > 64 * 2 ** 20) throw new Error(`a listing page of bucket ${bucket} is larger than 64 MiB`);
+      chunks.push(chunk as Buffer);
+    }
+    return parseListPage(Buffer.concat(chunks).toString('utf8'));
+  };
+  const listPage = async (bucket: string, token?: string, maxKeys?: number): Promise<ListPage> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await listPageOnce(bucket, token, maxKeys);
+      } catch (err) {
+        if (attempt >= GET_ATTEMPTS || ctx.signal.aborted || !retryableGet(err)) throw err;
+        await sleep(100 * 4 ** (attempt - 1) * (0.5 + Math.random()));
+      }
+    }
+  };
+  const headBucket = async (bucket: string): Promise<boolean> => {
+    try {
+      (await request('HEAD', bucket, null)).resume();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    }
+  };
+  let loaded: Promise<{ client: S3Client; m: Sdk }> | undefined;
+  const makeClient = (m: Sdk): S3Client => {
+    const created = new m.S3Client({
+      endpoint: cfg.endpoint,
+      region: cfg.region ?? 'us-east-1',
+      forcePathStyle: cfg.forcePathStyle ?? true,
+      credentials: { accessKeyId: cfg.accessKey, secretAccessKey: cfg.secretKey },
+      // Stores that don't speak the newer checksum framing reject streamed uploads otherwise (DESIGN.md §6).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // No overall request timeout: a multi-GB object takes as long as it takes; a stalled socket does not.
+      requestHandler: { connectionTimeout: 30_000, socketTimeout: 300_000, httpAgent: { keepAlive: true, maxSockets: concurrency + 4 } },
+      // One resolved middleware chain per command type instead of one per request (the SDK's per-request CPU is what
+      // limits a bucket of many small objects, docs/performance.md). It applies only to sends without options, so an
+      // interrupt aborts by destroying the client's sockets instead of a per-request abortSignal.
+      cacheMiddleware: true,
+    });
+    created.middlewareStack.add(
+      (next) => async (args) => {
+        const r = await next(args);
+        const h = (r.response as { headers?: Record<string, string> }).headers;
+        if (!server && h?.server) server = h.server;
+        return r;
+      },
+      { step: 'deserialize', name: 'llcServerHeader' },
+    );
+    return created;
+  };
+  let client: S3Client | undefined;
   const abort = () => {
-    client.destroy();
+    client?.destroy();
     agent.destroy();
   };
   ctx.signal.addEventListener('abort', abort, { once: true });
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const r = await next(args);
-      const h = (r.response as { headers?: Record<string, string> }).headers;
-      if (!server && h?.server) server = h.server;
-      return r;
-    },
-    { step: 'deserialize', name: 'llcServerHeader' },
-  );
   return {
-    client,
+    sdk() {
+      loaded ??= import('@aws-sdk/client-s3').then((m) => {
+        client = makeClient(m);
+        return { client, m };
+      });
+      return loaded;
+    },
     getObject,
+    listPage,
+    headBucket,
     server: () => server,
     close() {
       ctx.signal.removeEventListener('abort', abort);
-      client.destroy();
+      client?.destroy();
       agent.destroy();
     },
   };
@@ -223,20 +284,17 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
  */
 async function* listObjects(s: Store, bucket: string): AsyncGenerator<Listed> {
   const fetchPage = (token: string | undefined) => {
-    const p = s.client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, EncodingType: 'url' }));
+    const p = s.listPage(bucket, token);
     p.catch(() => {}); // awaited below; a consumer that stops early must not leave an unhandled rejection
     return p;
   };
   let next = fetchPage(undefined);
   for (;;) {
     const page = await next;
-    if (page.IsTruncated && !page.NextContinuationToken) throw new Error(`listing of bucket ${bucket} is truncated without a continuation token`);
-    const token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (page.truncated && !page.token) throw new Error(`listing of bucket ${bucket} is truncated without a continuation token`);
+    const token = page.truncated ? page.token : undefined;
     if (token) next = fetchPage(token);
-    for (const o of page.Contents ?? []) {
-      if (o.Key === undefined) continue;
-      yield { key: decodeListedKey(o.Key, page.EncodingType), size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified?.toISOString() ?? '' };
-    }
+    yield* page.objects;
     if (!token) return;
   }
 }
@@ -252,20 +310,12 @@ async function countBucket(s: Store, bucket: string): Promise<{ objects: number;
   return { objects, bytes };
 }
 
-async function bucketExists(s: Store, bucket: string): Promise<boolean> {
-  try {
-    await s.client.send(new HeadBucketCommand({ Bucket: bucket }));
-    return true;
-  } catch (err) {
-    if (statusOf(err) === 404) return false;
-    throw err;
-  }
-}
+const bucketExists = (s: Store, bucket: string): Promise<boolean> => s.headBucket(bucket);
 
 /** The first page of a bucket: is it empty, and if not, how full (for the refusal message). */
 async function firstPage(s: Store, bucket: string): Promise<{ count: number; more: boolean }> {
-  const page = await s.client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
-  return { count: page.KeyCount ?? page.Contents?.length ?? 0, more: Boolean(page.IsTruncated) };
+  const page = await s.listPage(bucket, undefined, 1000);
+  return { count: page.objects.length, more: page.truncated };
 }
 
 /** Index entries of a set's bucket, streamed line by line (an index may hold millions of objects). */
@@ -349,7 +399,8 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
 
   async function resolveBuckets(s: Store): Promise<string[]> {
     if (cfg.buckets === undefined || cfg.buckets === 'all') {
-      const r = await s.client.send(new ListBucketsCommand({}));
+      const { client, m } = await s.sdk();
+      const r = await client.send(new m.ListBucketsCommand({}));
       return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort();
     }
     const names = [...cfg.buckets];
@@ -716,6 +767,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
             () =>
               step(`restore bucket ${t.bucket}`, async () => {
                 if (!t.exists) await createBucket(s, t.target);
+                const sdk = await s.sdk();
                 const keep = opts.force && t.present > 0 && !data.scratch ? new Set<string>() : undefined;
                 await forEachBounded(readIndex(artifactPath(setDir, t.index), t.index), concurrency, async (e) => {
                   keep?.add(e.key);
@@ -731,7 +783,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
                   const unplanned = extras.filter((k) => !t.extras.includes(k)).length;
                   if (unplanned) ctx.out.warn(`s3: ${unplanned} objects appeared in ${t.target} after the plan and are not in the backup: deleting them too (--force)`);
                   await forEachBounded(extras, concurrency, async (key) => {
-                    await s.client.send(new DeleteObjectCommand({ Bucket: t.target, Key: key }));
+                    await sdk.client.send(new sdk.m.DeleteObjectCommand({ Bucket: t.target, Key: key }));
                     deleted++;
                   });
                 }
@@ -759,12 +811,13 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
       if (!data.scratch) return;
       await withStore(ctx, (s) =>
         step('remove scratch buckets', async () => {
+          const sdk = await s.sdk();
           for (const t of data.targets) {
             if (!(await bucketExists(s, t.target))) continue;
             await forEachBounded(listObjects(s, t.target), concurrency, async (o) => {
-              await s.client.send(new DeleteObjectCommand({ Bucket: t.target, Key: o.key }));
+              await sdk.client.send(new sdk.m.DeleteObjectCommand({ Bucket: t.target, Key: o.key }));
             });
-            await s.client.send(new DeleteBucketCommand({ Bucket: t.target }));
+            await sdk.client.send(new sdk.m.DeleteBucketCommand({ Bucket: t.target }));
           }
         }),
       );
@@ -772,8 +825,9 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
   };
 
   async function createBucket(s: Store, bucket: string): Promise<void> {
+    const sdk = await s.sdk();
     try {
-      await s.client.send(new CreateBucketCommand({ Bucket: bucket }));
+      await sdk.client.send(new sdk.m.CreateBucketCommand({ Bucket: bucket }));
     } catch (err) {
       if ((err as Error).name !== 'BucketAlreadyOwnedByYou') throw err;
     }
@@ -782,6 +836,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
   /** One object back, byte-exact, with its headers and user metadata; a fresh file stream per attempt. */
   async function upload(s: Store, bucket: string, setDir: string, e: IndexEntry): Promise<void> {
     const file = artifactPath(setDir, e.file);
+    const sdk = await s.sdk();
     const headers = {
       Bucket: bucket,
       Key: e.key,
@@ -794,21 +849,20 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     };
     if (e.size <= tuning.multipartAbove) {
       const Body = e.size === 0 ? Buffer.alloc(0) : createReadStream(file);
-      await s.client.send(new PutObjectCommand({ ...headers, Body, ContentLength: e.size }));
+      await sdk.client.send(new sdk.m.PutObjectCommand({ ...headers, Body, ContentLength: e.size }));
       return;
     }
-    const { UploadId } = await s.client.send(new CreateMultipartUploadCommand(headers));
+    const { UploadId } = await sdk.client.send(new sdk.m.CreateMultipartUploadCommand(headers));
     try {
       const parts: { PartNumber: number; ETag: string }[] = [];
       for (const p of planParts(e.size, tuning.partSize)) {
-        const r = await s.client.send(
-          new UploadPartCommand({ Bucket: bucket, Key: e.key, UploadId, PartNumber: p.partNumber, Body: createReadStream(file, { start: p.start, end: p.end }), ContentLength: p.end - p.start + 1 }),
+        const r = await sdk.client.send(new sdk.m.UploadPartCommand({ Bucket: bucket, Key: e.key, UploadId, PartNumber: p.partNumber, Body: createReadStream(file, { start: p.start, end: p.end }), ContentLength: p.end - p.start + 1 }),
         );
         parts.push({ PartNumber: p.partNumber, ETag: r.ETag! });
       }
-      await s.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId, MultipartUpload: { Parts: parts } }));
+      await sdk.client.send(new sdk.m.CompleteMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
-      await s.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId })).catch(() => {});
+      await sdk.client.send(new sdk.m.AbortMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId })).catch(() => {});
       throw err;
     }
   }
