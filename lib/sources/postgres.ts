@@ -301,6 +301,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   const countedBeforeSwap = new Map<string, Record<string, number>>();
   /** Table-of-contents lists for pg_restore -L, under <root>/.staging (removed by dispose, or by the next run if we die). */
   let listDir: string | undefined;
+  let loads = 0;
 
   /** An archive problem (exit 4) rather than a server-side one: what a damaged or truncated dump looks like. */
   const DAMAGED = /could not read (?:from )?input file|unexpected end of file|did not find magic string|could not uncompress|corrupt|truncated|not a valid archive|unsupported version|could not find block ID|invalid (?:compression|block)/i;
@@ -338,7 +339,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    */
   const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats> => {
     listDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
-    const base = join(listDir, String(restoreFiles.size + Math.random()).replace('.', '-'));
+    const base = join(listDir, String(loads++));
     const pass = (argv: string[], stdout?: string | ((s: Readable) => Promise<unknown>)) => {
       const { cmds, stdin } = readerFor(artifact, file, argv);
       return runner.pipeline(cmds, { stdin, stdout }, { readerMayStopEarly: true });
