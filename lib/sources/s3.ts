@@ -282,13 +282,13 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
  * Every object of a bucket, page by page. The next page is requested while this one is consumed (one page ahead:
  * a listing page can take a store as long as a hundred small GETs), never more.
  */
-async function* listObjects(s: Store, bucket: string): AsyncGenerator<Listed> {
+async function* listObjects(s: Store, bucket: string, first?: Promise<ListPage>): AsyncGenerator<Listed> {
   const fetchPage = (token: string | undefined) => {
     const p = s.listPage(bucket, token);
     p.catch(() => {}); // awaited below; a consumer that stops early must not leave an unhandled rejection
     return p;
   };
-  let next = fetchPage(undefined);
+  let next = first ?? fetchPage(undefined);
   for (;;) {
     const page = await next;
     if (page.truncated && !page.token) throw new Error(`listing of bucket ${bucket} is truncated without a continuation token`);
@@ -437,6 +437,9 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     const partial = join(stageDir, 's3', '.partial', dir);
     await mkdir(join(bucketDir, 'objects'), { recursive: true, mode: 0o700 });
     await mkdir(partial, { recursive: true, mode: 0o700 });
+    // The first listing page is on its way while the previous set's index is checked and read.
+    const firstPage = s.listPage(bucket);
+    firstPage.catch(() => {}); // awaited by the listing below; a failure before it must not go unhandled
     const prev = await previousBucket(ctx, bucket);
     // Directories, links and stats are synchronous on purpose: a few microseconds each on the page cache, where the
     // promise API would send each of 10,000 through libuv's thread pool. Object bytes are written asynchronously.
@@ -450,7 +453,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     const index = new OrderedLines(await open(join(stageDir, indexPath(dir)), 'wx', 0o600));
     let seq = 0;
     const listing = (async function* () {
-      for await (const o of listObjects(s, bucket)) yield { seq: seq++, o };
+      for await (const o of listObjects(s, bucket, firstPage)) yield { seq: seq++, o };
     })();
 
     /** Hard-link the previous set's file of an unchanged object (copy across file systems); false if unusable. */
