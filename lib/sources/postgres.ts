@@ -593,7 +593,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           // The swap only renames: these are the target's counts too, no need to scan it again.
           countedBeforeSwap.set(t.target, counted);
           if (t.swap === 'rename') {
-            await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};` })).catch(async (err: Error) => {
+            await out.step(`postgres: counts checked, rename ${into} to ${t.target}`, () => runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};` }))).catch(async (err: Error) => {
               await dropDatabase(runner, into).catch(() => {});
               throw new StepError('postgres', `rename ${into} to ${t.target}`, err.message, { cause: err });
             });
