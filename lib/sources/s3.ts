@@ -20,13 +20,13 @@ import { amzDate, createSigner, s3KeyPath, uriEncode, UNSIGNED_PAYLOAD } from '.
 import {
   bucketDirName,
   bucketRestoreStep,
-  decodeListedKey,
   displayEndpoint,
   indexPath,
   isValidBucketName,
   objectPath,
   parseIndexLine,
   parseListPage,
+  xmlUnescape,
   type ListPage,
   planParts,
   scratchBucketName,
@@ -104,13 +104,12 @@ class S3HttpError extends Error {
   }
 }
 
-const xmlText = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 
 /** The S3 error document of a failed request (or none: a proxy's HTML, an empty body) as an SDK-like error. */
 export function s3ErrorOf(status: number, body: string): S3HttpError {
   const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
   const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1];
-  if (code) return new S3HttpError(xmlText(code), message !== undefined ? xmlText(message) : code, status);
+  if (code) return new S3HttpError(xmlUnescape(code), message !== undefined ? xmlUnescape(message) : code, status);
   return new S3HttpError(status === 404 ? 'NotFound' : status === 403 ? 'Forbidden' : 'Unknown', 'UnknownError', status);
 }
 
@@ -123,6 +122,18 @@ export function retryableGet(err: unknown): boolean {
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500 || status === 429 || e.name === 'SlowDown' || e.name === 'RequestTimeout';
   return e.retryable === true || (e.code !== undefined && RETRYABLE_CODES.has(e.code));
+}
+
+/** fn, again after a short backoff when it fails in a way worth retrying (retryableGet), at most GET_ATTEMPTS times. */
+async function withRetries<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= GET_ATTEMPTS || signal.aborted || !retryableGet(err)) throw err;
+      await sleep(100 * 4 ** (attempt - 1) * (0.5 + Math.random()));
+    }
+  }
 }
 
 const statusOf = (err: unknown) => (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -205,16 +216,7 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
     }
     return parseListPage(Buffer.concat(chunks).toString('utf8'));
   };
-  const listPage = async (bucket: string, token?: string, maxKeys?: number): Promise<ListPage> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await listPageOnce(bucket, token, maxKeys);
-      } catch (err) {
-        if (attempt >= GET_ATTEMPTS || ctx.signal.aborted || !retryableGet(err)) throw err;
-        await sleep(100 * 4 ** (attempt - 1) * (0.5 + Math.random()));
-      }
-    }
-  };
+  const listPage = (bucket: string, token?: string, maxKeys?: number): Promise<ListPage> => withRetries(ctx.signal, () => listPageOnce(bucket, token, maxKeys));
   const headBucket = async (bucket: string): Promise<boolean> => {
     try {
       (await request('HEAD', bucket, null)).resume();
@@ -310,7 +312,6 @@ async function countBucket(s: Store, bucket: string): Promise<{ objects: number;
   return { objects, bytes };
 }
 
-const bucketExists = (s: Store, bucket: string): Promise<boolean> => s.headBucket(bucket);
 
 /** The first page of a bucket: is it empty, and if not, how full (for the refusal message). */
 async function firstPage(s: Store, bucket: string): Promise<{ count: number; more: boolean }> {
@@ -404,7 +405,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
       return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort();
     }
     const names = [...cfg.buckets];
-    for (const b of names) if (!(await bucketExists(s, b))) throw new StepError('s3', `bucket ${b}`, `bucket ${b} does not exist at ${endpoint}`);
+    for (const b of names) if (!(await s.headBucket(b))) throw new StepError('s3', `bucket ${b}`, `bucket ${b} does not exist at ${endpoint}`);
     return names;
   }
 
@@ -570,16 +571,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     };
 
     /** downloadOnce with a bounded retry on dropped connections, cut-short bodies and 5xx answers. */
-    const download = async (seqNo: number, o: Listed): Promise<IndexEntry | null> => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await downloadOnce(seqNo, o);
-        } catch (err) {
-          if (attempt >= GET_ATTEMPTS || ctx.signal.aborted || !retryableGet(err)) throw err;
-          await sleep(100 * 4 ** (attempt - 1) * (0.5 + Math.random()));
-        }
-      }
-    };
+    const download = (seqNo: number, o: Listed): Promise<IndexEntry | null> => withRetries(ctx.signal, () => downloadOnce(seqNo, o));
 
     let listed = false;
     try {
@@ -727,7 +719,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
             if (!isValidBucketName(target) && !(target === b.name && !opts.scratch)) {
               throw new UsageError(`invalid config: sources.s3.restoreInto: ${JSON.stringify(target)} is not a valid bucket name`);
             }
-            const exists = await bucketExists(s, target);
+            const exists = await s.headBucket(target);
             const first = exists ? await firstPage(s, target) : { count: 0, more: false };
             const extras: string[] = [];
             if (first.count > 0 && opts.force && !opts.scratch) {
@@ -816,7 +808,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
         step('remove scratch buckets', async () => {
           const sdk = await s.sdk();
           for (const t of data.targets) {
-            if (!(await bucketExists(s, t.target))) continue;
+            if (!(await s.headBucket(t.target))) continue;
             await forEachBounded(listObjects(s, t.target), concurrency, async (o) => {
               await sdk.client.send(new sdk.m.DeleteObjectCommand({ Bucket: t.target, Key: o.key }));
             });
