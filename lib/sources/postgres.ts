@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import type { PostgresConfig } from '../config.ts';
 import { describeArtifact, artifactPath, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
-import { CommandError, composeExec, type Command, type ComposeSettings, type Runner } from '../run.ts';
+import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
 import { CopyStreamError, loadCopyStream, type CopyStats } from '../pg-copy.ts';
 import { diffCounts, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
@@ -129,11 +129,17 @@ export async function countRows(runner: Runner, ep: PgEndpoint, db: string): Pro
   return JSON.parse((await query(runner, ep, db, COUNTS_SQL)) || '{}') as Record<string, number>;
 }
 
-export async function serverVersion(runner: Runner, ep: PgEndpoint): Promise<{ text: string; num: number }> {
-  const out = await query(runner, ep, 'postgres', "SELECT current_setting('server_version_num') || '|' || current_setting('server_version');");
-  const [num, text] = out.split('|');
-  if (!num || !/^\d+$/.test(num)) throw new Error(`unexpected server version answer: ${out}`);
+const VERSION_SQL = "SELECT current_setting('server_version_num') || '|' || current_setting('server_version');";
+
+/** The answer to VERSION_SQL: "150020|15.20 (Debian ...)". */
+function parseVersion(line: string): { text: string; num: number } {
+  const [num, text] = line.split('|');
+  if (!num || !/^\d+$/.test(num)) throw new Error(`unexpected server version answer: ${line}`);
   return { num: Number(num), text: text ?? num };
+}
+
+export async function serverVersion(runner: Runner, ep: PgEndpoint): Promise<{ text: string; num: number }> {
+  return parseVersion(await query(runner, ep, 'postgres', VERSION_SQL));
 }
 
 /** Major version of the pg_dump that will run (inside the container under compose). */
@@ -340,7 +346,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats> => {
     listDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
     const base = join(listDir, String(loads++));
-    const pass = (argv: string[], stdout?: string | ((s: Readable) => Promise<unknown>)) => {
+    const pass = (argv: string[], stdout?: PipelineSink) => {
       const { cmds, stdin } = readerFor(artifact, file, argv);
       return runner.pipeline(cmds, { stdin, stdout }, { readerMayStopEarly: true });
     };
@@ -475,14 +481,15 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       if (!rec) throw new UsageError(`set ${manifest.id} has no postgres backup`);
       const details = rec.details as unknown as PgDumpDetails;
       // One round trip: the server's version, then its databases.
-      const [versionLine = '', ...names] = (
-        await query(runner, ep, 'postgres', "SELECT current_setting('server_version_num') || '|' || current_setting('server_version');\nSELECT datname FROM pg_database;").catch((err: Error) => {
-          throw new StepError('postgres', 'connect', err.message, { cause: err });
-        })
-      ).split('\n');
-      const [num = '', text] = versionLine.split('|');
-      if (!/^\d+$/.test(num)) throw new StepError('postgres', 'connect', `unexpected server version answer: ${versionLine}`);
-      const target = { num: Number(num), text: text ?? num };
+      let target: { text: string; num: number };
+      let names: string[];
+      try {
+        const [versionLine = '', ...rest] = (await query(runner, ep, 'postgres', `${VERSION_SQL}\nSELECT datname FROM pg_database;`)).split('\n');
+        target = parseVersion(versionLine);
+        names = rest;
+      } catch (err) {
+        throw new StepError('postgres', 'connect', (err as Error).message, { cause: err });
+      }
       const dumpMajor = Math.floor(details.serverVersionNum / 10000);
       const targetMajor = Math.floor(target.num / 10000);
       if (dumpMajor > targetMajor) {
