@@ -8,7 +8,7 @@ import { need } from './config.ts';
 import { OpsError, RefusedError, UsageError } from './errors.ts';
 import { composeArgv, type Command, type ComposeSettings, type Runner } from './run.ts';
 import { listCompleteSets, type CompleteSet } from './backup-set.ts';
-import { quote } from 'zx';
+import { quote } from 'zx/core';
 
 export const DEFAULT_PYTHON = '/usr/bin/python3';
 export const DEFAULT_SERVICE = 'migrations';

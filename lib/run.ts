@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { quote } from 'zx';
+import { quote } from 'zx/core';
 import { OpsError } from './errors.ts';
 import type { Output } from './output.ts';
 
