@@ -79,12 +79,21 @@ function collectTail(stream: NodeJS.ReadableStream | null, sink: { text: string 
 
 const spawnErrors = new WeakMap<ChildProcess, Error>();
 
+/** How long to wait, after a child exits, for pipes it shared with a process it left running to close. */
+const STDIO_GRACE_MS = 2000;
+
+/**
+ * A child's exit status, once its output pipes are read to the end: 'exit' can come before the last bytes of
+ * stdout and stderr have been read (most often while other children are busy), so we wait for 'close'. A
+ * daemon the child started may hold those pipes open forever: then the exit status counts after a grace period.
+ */
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const failed = spawnErrors.get(child);
     if (failed) return reject(failed);
     child.once('error', (err) => reject(spawnErrors.get(child) ?? err));
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('exit', (code, signal) => setTimeout(() => resolve({ code, signal }), STDIO_GRACE_MS).unref());
+    child.once('close', (code, signal) => resolve({ code, signal }));
   });
 }
 

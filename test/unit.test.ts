@@ -134,6 +134,26 @@ test('runner: a missing program and a failing pipeline stage are named', async (
   }
 });
 
+test('runner: capture returns every byte a child wrote, even with many children at once; a daemon holding the pipe does not hang it', async () => {
+  const o = new Output({ stdout: sink().stream, stderr: sink().stream, env: {} });
+  const runner = new Runner({ out: o });
+  // 'exit' often comes before the last reads of stdout/stderr while other children are busy (it did for 9 in 10 here).
+  const runs = await Promise.all(
+    Array.from({ length: 24 }, () => runner.capture({ argv: ['sh', '-c', 'seq 1 20000; seq 1 3000 >&2; echo LAST >&2; exit 3'] }, { allowFailure: true })),
+  );
+  for (const r of runs) {
+    assert.equal(r.code, 3);
+    assert.ok(r.stdout.endsWith('\n19999\n20000\n'), `stdout cut short: ...${r.stdout.slice(-20)}`);
+    assert.match(r.stderr, /LAST\n$/);
+  }
+  // The daemon keeps the child's stdout open after the child exits: capture comes back while it still runs.
+  const d = await runner.capture({ argv: ['sh', '-c', 'sleep 60 & echo $!'] });
+  const daemon = Number(d.stdout.trim());
+  assert.ok(daemon > 0, d.stdout);
+  assert.doesNotThrow(() => process.kill(daemon, 0), 'the daemon is still running: capture did not wait for it');
+  process.kill(daemon, 'SIGKILL');
+});
+
 test('lock: a live holder is exit 3, a dead one is cleared with a message, release removes only our lock', () => {
   const dir = mkdtempSync(join(tmpdir(), 'llc-lock-'));
   try {
