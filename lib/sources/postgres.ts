@@ -303,8 +303,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * loaded into a database of our own first, the load itself is the full read (and a failed one is dropped).
    */
   const restoreFiles = new Map<string, string>();
-  /** Row counts of staged databases, taken before they were swapped in for their target. */
-  const countedBeforeSwap = new Map<string, Record<string, number>>();
+  /** Row counts of restored databases by target name, taken once their table data was loaded (and before a swap). */
+  const countedAfterLoad = new Map<string, Record<string, number>>();
   /** Table-of-contents lists for pg_restore -L, under <root>/.staging (removed by dispose, or by the next run if we die). */
   let listDir: string | undefined;
   let loads = 0;
@@ -341,9 +341,11 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * Restore one archive into `db`, reading it as a stream (never unpacked): the schema (pg_restore --section=
    * pre-data), then the table data through several psql sessions at once (big tables split between them), then
    * everything else (sequence values, large objects, indexes, constraints). Each pass of pg_restore reads the
-   * archive only as far as it needs; the data pass reads every byte of the table data.
+   * archive only as far as it needs; the data pass reads every byte of the table data. The rows are counted
+   * while that last pass runs: nothing after the table data adds or removes rows, and the count keeps a core
+   * busy that the index builds leave idle.
    */
-  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats> => {
+  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats & { counts: Record<string, number> }> => {
     listDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
     const base = join(listDir, String(loads++));
     const pass = (argv: string[], stdout?: PipelineSink) => {
@@ -366,11 +368,18 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       await writeFile(`${base}.data`, `${data.join('\n')}\n`, { mode: 0o600 });
       await pass(['pg_restore', '-L', `${base}.data`, '-f', '-'], async (out) => (stats = await copyInto(runner, db, out)));
     }
-    if (rest.length) {
-      await writeFile(`${base}.rest`, `${rest.join('\n')}\n`, { mode: 0o600 });
-      await pass(['pg_restore', '--exit-on-error', '--section=data', '--section=post-data', '-L', `${base}.rest`, '-d', conn]);
-    }
-    return stats;
+    const [counts, finished] = await Promise.allSettled([
+      countRows(runner, ep, db),
+      (async () => {
+        if (!rest.length) return;
+        await writeFile(`${base}.rest`, `${rest.join('\n')}\n`, { mode: 0o600 });
+        await pass(['pg_restore', '--exit-on-error', '--section=data', '--section=post-data', '-L', `${base}.rest`, '-d', conn]);
+      })(),
+    ]);
+    // The load's own failure is the one to report; a count can fail only because the load did.
+    if (finished.status === 'rejected') throw finished.reason;
+    if (counts.status === 'rejected') throw counts.reason;
+    return { ...stats, counts: counts.value };
   };
 
   return {
@@ -559,7 +568,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           // An existing database is touched by the load itself: read the archive whole before that.
           await out.step(`postgres: full read of ${t.dump}`, () => fullRead(runner, setDir, artifact));
         }
-        await out.step(
+        const loaded = await out.step(
           `postgres: restore ${t.db} into ${into}`,
           async () => {
             // A staged name is this set's and this run's (we hold the lock): one that exists was left by an interrupted restore.
@@ -589,16 +598,17 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           },
           (stats) => ({ note: stats?.loaded ? `${stats.loaded} tables' data over ${stats.workers} sessions` : undefined }),
         );
+        // The swap only renames: counts taken in the staged database are the target's too, no need to scan again.
+        if (loaded?.counts) countedAfterLoad.set(t.target, loaded.counts);
         if (t.staged && !runner.dryRun) {
           // Counts before the swap: a restore that came out wrong never replaces the live database.
-          const counted = await countRows(runner, ep, into);
+          const counted = loaded?.counts ?? (await countRows(runner, ep, into));
           const diff = diffCounts({ [t.db]: expected[t.db] ?? {} }, { [t.db]: counted });
           if (diff.length) {
             await dropDatabase(runner, into);
             throw new VerifyError(`postgres: restored ${t.db} does not match the manifest; ${t.target} left unchanged`, diff);
           }
-          // The swap only renames: these are the target's counts too, no need to scan it again.
-          countedBeforeSwap.set(t.target, counted);
+          countedAfterLoad.set(t.target, counted);
           if (t.swap === 'rename') {
             await out.step(`postgres: counts checked, rename ${into} to ${t.target}`, () => runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};` }))).catch(async (err: Error) => {
               await dropDatabase(runner, into).catch(() => {});
@@ -629,7 +639,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     async countRestored(ctx, plan) {
       const data = plan.data as PgRestoreData;
       const counts: Counts = {};
-      for (const t of data.targets) counts[t.db] = countedBeforeSwap.get(t.target) ?? (await countRows(ctx.runner, ep, t.target));
+      for (const t of data.targets) counts[t.db] = countedAfterLoad.get(t.target) ?? (await countRows(ctx.runner, ep, t.target));
       return counts;
     },
 
