@@ -1,7 +1,7 @@
 // Pure pieces: exact argv arrays, redaction, lock staleness, file names from hostile database names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { composeArgv, composeExec, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output } from '../lib/output.ts';
 import { acquireLock } from '../lib/lock.ts';
+import { pgProgram } from '../lib/tools.ts';
 import { LockedError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
 import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
@@ -31,14 +32,18 @@ test('postgres endpoint: compose adds -U inside the container; local keeps crede
   assert.deepEqual(c.tool(['pg_dump', '--version'], { bare: true }).argv.slice(-3), ['db', 'pg_dump', '--version']);
   const l = pgEndpoint({ via: 'local', url: 'postgresql://app%40x:p%40ss@db.example:6543/ignored?sslmode=require', databases: ['llc'] }, undefined);
   const cmd = l.tool(['psql', '-d', conninfoDb('llc')]);
-  assert.deepEqual(cmd.argv, ['psql', '-d', "dbname='llc'"]);
-  assert.deepEqual(cmd.env, { PGHOST: 'db.example', PGPORT: '6543', PGUSER: 'app@x', PGPASSWORD: 'p@ss', PGSSLMODE: 'require' });
+  // psql itself, or the program Debian's pg_wrapper would run (pgProgram, tested below), which may add PGSYSCONFDIR.
+  assert.match(cmd.argv[0]!, /(?:^|\/)psql$/);
+  assert.deepEqual(cmd.argv.slice(1), ['-d', "dbname='llc'"]);
+  const { PGSYSCONFDIR: _conf, ...libpq } = cmd.env!;
+  assert.deepEqual(libpq, { PGHOST: 'db.example', PGPORT: '6543', PGUSER: 'app@x', PGPASSWORD: 'p@ss', PGSSLMODE: 'require' });
   const sock = pgEndpoint({ via: 'local', url: 'postgresql://u@/x?host=/run/postgresql', password: 'pw', databases: ['x'] }, undefined);
   assert.equal(sock.tool(['psql']).env!.PGHOST, '/run/postgresql');
   assert.equal(sock.tool(['psql']).env!.PGPASSWORD, 'pw');
   assert.throws(() => pgEndpoint({ via: 'local', url: 'postgresql://u@h/x?options=-c', databases: ['x'] }, undefined), /unsupported parameter "options"/);
   assert.throws(() => pgEndpoint({ via: 'compose', databases: ['x'] }, undefined), /compose: is required/);
-  assert.deepEqual(pgEndpoint({ via: 'local', url: 'postgresql://[::1]:5433,db2/x', databases: ['x'] }, undefined).tool(['psql']).env, { PGHOST: '::1,db2', PGPORT: '5433,' });
+  const { PGSYSCONFDIR: _c2, ...multi } = pgEndpoint({ via: 'local', url: 'postgresql://[::1]:5433,db2/x', databases: ['x'] }, undefined).tool(['psql']).env!;
+  assert.deepEqual(multi, { PGHOST: '::1,db2', PGPORT: '5433,' });
 });
 
 test('conninfo and identifiers quote any name', () => {
@@ -152,6 +157,35 @@ test('runner: capture returns every byte a child wrote, even with many children 
   assert.ok(daemon > 0, d.stdout);
   assert.doesNotThrow(() => process.kill(daemon, 0), 'the daemon is still running: capture did not wait for it');
   process.kill(daemon, 'SIGKILL');
+});
+
+test("pgProgram runs the newest version's program directly where Debian's pg_wrapper would, and nothing else", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-pgw-'));
+  try {
+    const common = join(dir, 'share', 'postgresql-common');
+    const binroot = join(dir, 'lib', 'postgresql');
+    const bin = join(dir, 'bin');
+    const other = join(dir, 'other');
+    for (const d of [common, bin, other, join(binroot, '9.6', 'bin'), join(binroot, '15', 'bin'), join(binroot, '17', 'bin')]) mkdirSync(d, { recursive: true });
+    const exe = (p: string) => writeFileSync(p, '#!/bin/sh\n', { mode: 0o755 });
+    exe(join(common, 'pg_wrapper'));
+    for (const v of ['9.6', '15', '17']) exe(join(binroot, v, 'bin', 'pg_restore'));
+    exe(join(binroot, '9.6', 'bin', 'pg_dump'));
+    exe(join(binroot, '15', 'bin', 'pg_dump'));
+    symlinkSync(join(common, 'pg_wrapper'), join(bin, 'pg_restore'));
+    symlinkSync(join(common, 'pg_wrapper'), join(bin, 'pg_dump'));
+    exe(join(other, 'psql'));
+    const env: Record<string, string> = { PGHOST: '127.0.0.1' };
+    assert.equal(pgProgram('pg_restore', env, bin, binroot), join(binroot, '17', 'bin', 'pg_restore'), 'newest, compared as numbers');
+    assert.equal(pgProgram('pg_dump', { PGHOST: 'h' }, bin, binroot), join(binroot, '15', 'bin', 'pg_dump'), 'newest version that has the program');
+    assert.equal(env.PGSYSCONFDIR ?? process.env.PGSYSCONFDIR, process.env.PGSYSCONFDIR ?? '/etc/postgresql-common', 'as pg_wrapper sets it');
+    assert.equal(pgProgram('pg_restore', {}, bin, binroot), 'pg_restore', 'no PGHOST: pg_wrapper picks a local cluster, leave it to it');
+    assert.equal(pgProgram('psql', { PGHOST: 'h' }, `${other}:${bin}`, binroot), 'psql', 'a psql that is not pg_wrapper comes first on PATH');
+    assert.equal(pgProgram('pg_restore', { PGHOST: 'h' }, `${other}:${bin}`, binroot), join(binroot, '17', 'bin', 'pg_restore'));
+    assert.equal(pgProgram('pg_restore', { PGHOST: 'h' }, other, binroot), 'pg_restore', 'not on PATH: spawn reports it missing');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('lock: a live holder is exit 3, a dead one is cleared with a message, release removes only our lock', () => {

@@ -11,6 +11,7 @@ import { describeArtifact, artifactPath, type Artifact, type Manifest } from '..
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
 import { CopyStreamError, loadCopyStream, type CopyStats } from '../pg-copy.ts';
+import { pgProgram } from '../tools.ts';
 import { diffCounts, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -53,7 +54,7 @@ export function pgEndpoint(cfg: PostgresConfig, compose: ComposeSettings | undef
   return {
     via: 'local',
     where: `${env.PGHOST ?? 'localhost'}:${env.PGPORT ?? '5432'}`,
-    tool: (argv, opts = {}) => ({ argv, env, input: opts.input }),
+    tool: (argv, opts = {}) => ({ argv: [pgProgram(argv[0]!, env), ...argv.slice(1)], env, input: opts.input }),
   };
 }
 
