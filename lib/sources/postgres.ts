@@ -118,6 +118,17 @@ const TABLES_SQL = `
     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;
 
+/**
+ * Ends the sessions in a database of ours before it is renamed or dropped, waiting up to 5 s for each: after a load
+ * that is an autovacuum worker analysing the new tables, and RENAME would otherwise signal it and poll every 100 ms.
+ * A role that may not signal it (not superuser) or a server before 14 (no timeout argument) leaves it to RENAME.
+ */
+function endSessionsIn(db: string): string {
+  if (db.includes('$')) throw new Error(`endSessionsIn: ${db} is not a name of ours`);
+  return `DO $$BEGIN PERFORM pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = ${quoteLiteral(db)} AND pid <> pg_backend_pid();
+EXCEPTION WHEN insufficient_privilege OR undefined_function THEN NULL; END$$;`;
+}
+
 /** One query whose \gexec result is a JSON object {"schema.table": rows}. */
 const COUNTS_SQL = `SELECT 'SELECT coalesce(json_object_agg(t, n), ''{}'') FROM (' ||
   coalesce(string_agg(format('SELECT %L AS t, count(*) AS n FROM ONLY %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname), ' UNION ALL '),
@@ -611,7 +622,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           }
           countedAfterLoad.set(t.target, counted);
           if (t.swap === 'rename') {
-            await out.step(`postgres: counts checked, rename ${into} to ${t.target}`, () => runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};` }))).catch(async (err: Error) => {
+            const rename = `${endSessionsIn(into)}\nALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};`;
+            await out.step(`postgres: counts checked, rename ${into} to ${t.target}`, () => runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: rename }))).catch(async (err: Error) => {
               await dropDatabase(runner, into).catch(() => {});
               throw new StepError('postgres', `rename ${into} to ${t.target}`, err.message, { cause: err });
             });
@@ -622,6 +634,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], {
               input: [
                 `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(t.target)} AND pid <> pg_backend_pid();`,
+                endSessionsIn(into),
                 // Both renames or neither: a run killed here never leaves the target name missing.
                 'BEGIN;',
                 `ALTER DATABASE ${quoteIdent(t.target)} RENAME TO ${quoteIdent(old)};`,
