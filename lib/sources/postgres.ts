@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline as streamPipeline } from 'node:stream/promises';
 import type { PostgresConfig } from '../config.ts';
 import { describeArtifact, artifactPath, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
@@ -326,18 +327,30 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   const damaged = (err: unknown): boolean =>
     err instanceof CopyStreamError || (err instanceof CommandError && (/^zstd /.test(err.command) || DAMAGED.test(err.stderrTail))) || (err instanceof Error && DAMAGED.test(err.message));
 
-  /** psql sessions fed COPY data by loadCopyStream; a session's own failure is reported rather than the stream's. */
-  const copyInto = async (runner: Runner, db: string, stdout: Readable): Promise<CopyStats> => {
+  /**
+   * psql sessions fed COPY data by loadCopyStream; a session's own failure is reported rather than the stream's.
+   * The sessions connect as soon as `db` exists (`opened`) and the rows flow once its tables do (`ready`), so
+   * neither their start nor pg_restore's waits for the schema pass to end.
+   */
+  const copyInto = async (runner: Runner, db: string, stdout: Readable, opened: Promise<unknown>, ready: Promise<unknown>): Promise<CopyStats> => {
     const sessions: ReturnType<Runner['feed']>[] = [];
+    const start = () => {
+      const s = runner.feed(ep.tool(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)]));
+      sessions.push(s);
+      return s;
+    };
+    const idle: ReturnType<Runner['feed']>[] = [];
+    // Read from now on: a child's stdout nobody reads when it exits is drained by Node (a small data pass can end
+    // before the schema pass does). The PassThrough holds what it reads and pushes back on pg_restore past that.
+    const rows = new PassThrough();
+    streamPipeline(stdout, rows).catch(() => {}); // an error reaches the reader through `rows`
     try {
-      const stats = await loadCopyStream(stdout, {
-        parallel: JOBS,
-        start: () => {
-          const s = runner.feed(ep.tool(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)]));
-          sessions.push(s);
-          return s;
-        },
-      });
+      await opened;
+      for (let i = 0; i < JOBS; i++) idle.push(start());
+      await ready;
+      const stats = await loadCopyStream(rows, { parallel: JOBS, start: () => idle.shift() ?? start() });
+      // Sessions no block needed (fewer tables with rows than sessions) end with nothing to do.
+      for (const s of idle.splice(0)) s.stdin.end();
       await Promise.all(sessions.map((s) => s.exited));
       return stats;
     } catch (err) {
@@ -365,21 +378,31 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       return runner.pipeline(cmds, { stdin, stdout }, { readerMayStopEarly: true });
     };
     const conn = conninfoDb(db);
-    const [toc, schema] = await Promise.allSettled([
-      pass(['pg_restore', '-l'], `${base}.toc`),
-      create().then(() => pass(['pg_restore', '--exit-on-error', '--section=pre-data', '-d', conn])),
-    ]);
-    for (const r of [toc, schema]) if (r.status === 'rejected') throw r.reason;
+    // The table of contents is read while the database is created; the data pass starts once it is known and
+    // waits for the schema pass (copyInto) only before its first rows.
+    const created = create();
+    const schema = created.then(() => pass(['pg_restore', '--exit-on-error', '--section=pre-data', '-d', conn]));
+    const settle = (...ps: Promise<unknown>[]) => Promise.allSettled(ps).then((rs) => rs.find((r): r is PromiseRejectedResult => r.status === 'rejected'));
+    const tocRead = await settle(pass(['pg_restore', '-l'], `${base}.toc`));
+    if (tocRead) {
+      await settle(schema);
+      throw tocRead.reason;
+    }
     const entries = (await readFile(`${base}.toc`, 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith(';'));
     // "<dump id>; 0 <oid> TABLE DATA ...": table data has no catalog table (0), unlike a TABLE in a schema named DATA.
     const isData = (l: string) => /^\d+; 0 \d+ TABLE DATA /.test(l);
     const data = entries.filter(isData);
     const rest = entries.filter((l) => !isData(l));
     let stats: CopyStats = { blocks: 0, loaded: 0, bytes: 0, workers: 0 };
-    if (data.length) {
+    const loading = (async () => {
+      if (!data.length) return;
       await writeFile(`${base}.data`, `${data.join('\n')}\n`, { mode: 0o600 });
-      await pass(['pg_restore', '-L', `${base}.data`, '-f', '-'], async (out) => (stats = await copyInto(runner, db, out)));
-    }
+      await pass(['pg_restore', '-L', `${base}.data`, '-f', '-'], async (out) => (stats = await copyInto(runner, db, out, created, schema)));
+    })();
+    // A failed schema pass is the cause, whatever it did to the data pass.
+    const [schemaFailed, loadFailed] = await Promise.all([settle(schema), settle(loading)]);
+    if (schemaFailed) throw schemaFailed.reason;
+    if (loadFailed) throw loadFailed.reason;
     const [counts, finished] = await Promise.allSettled([
       countRows(runner, ep, db),
       (async () => {
@@ -608,7 +631,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
               throw new StepError('postgres', `restore ${t.db}`, `${message}${note}${untouched}`, { cause: err });
             }
           },
-          (stats) => ({ note: stats?.loaded ? `${stats.loaded} tables' data over ${stats.workers} sessions` : undefined }),
+          (stats) => ({ note: stats?.loaded ? `${stats.loaded === 1 ? "1 table's" : `${stats.loaded} tables'`} data over ${stats.workers} sessions` : undefined }),
         );
         // The swap only renames: counts taken in the staged database are the target's too, no need to scan again.
         if (loaded?.counts) countedAfterLoad.set(t.target, loaded.counts);
