@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startPgSandbox } from '../../lib/pg-sandbox.ts';
+import { pgProgram } from '../../lib/tools.ts';
 import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript, inAlternatingOrder } from './util.ts';
 
 export interface PgBenchResult {
@@ -39,7 +40,8 @@ export async function benchPostgres(opts: { rows: number; rounds: number; log: (
     );
     const dbBytes = Number(pg.sql("SELECT pg_database_size('bench');"));
     opts.log(`database: ${(dbBytes / 2 ** 20).toFixed(0)} MiB`);
-    const env = { PGHOST: '127.0.0.1', PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password };
+    // The raw tools run as the same programs our scripts run: Debian's pg_wrapper is skipped for both (lib/tools.ts).
+    const env: Record<string, string> = { PGHOST: '127.0.0.1', PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password };
     writeFileSync(join(work, '.env'), `BENCH_PGPASSWORD=${pg.password}\n`, { mode: 0o600 });
     const config = join(work, 'ops.config.yaml');
     writeFileSync(
@@ -49,7 +51,7 @@ export async function benchPostgres(opts: { rows: number; rounds: number; log: (
     const raw = join(work, 'raw.dump');
     const r: PgBenchResult = { dbBytes, rounds: opts.rounds, rawDump: [], ourBackup: [], rawDumpBytes: 0, ourDumpBytes: 0, rawRestore: [], ourRestore: [], ourStartup: [], backupRssMiB: 0, restoreRssMiB: 0, pgVersion: pg.version };
     for (let i = 0; i < opts.rounds; i++) {
-      const rawRun = async () => r.rawDump.push(must(await timed(['pg_dump', '-Fc', '-d', 'bench', '-f', raw], { env }), 'pg_dump').seconds);
+      const rawRun = async () => r.rawDump.push(must(await timed([pgProgram('pg_dump', env), '-Fc', '-d', 'bench', '-f', raw], { env }), 'pg_dump').seconds);
       const ourRun = async () => {
         const t = await timedScript('backup-all', ['--config', config]);
         r.ourBackup.push(t.seconds);
@@ -67,7 +69,7 @@ export async function benchPostgres(opts: { rows: number; rounds: number; log: (
       const rawRun = async () => {
         const t0 = performance.now();
         pg.sql('CREATE DATABASE bench_raw;');
-        must(await timed(['pg_restore', '-d', 'bench_raw', raw], { env }), 'pg_restore');
+        must(await timed([pgProgram('pg_restore', env), '-d', 'bench_raw', raw], { env }), 'pg_restore');
         r.rawRestore.push((performance.now() - t0) / 1000);
       };
       const ourRun = async () => {
