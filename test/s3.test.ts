@@ -328,12 +328,23 @@ describe('s3 source against s3rver', () => {
   });
 
   // s3rver does not check SigV4 signatures, so a wrong secret goes unnoticed here; an unknown access key does not.
+  test('a configured bucket that does not exist: exit 1 naming it before any object is downloaded, no set', async () => {
+    const { path, root } = config('missing', ['buckets: [present-bucket, no-such-bucket]']);
+    await createBucket('present-bucket');
+    await put('present-bucket', 'a', 'x');
+    const b = await runScriptProcess('backup-all', ['--config', path], { cwd: work });
+    assert.equal(b.code, 1, out(b));
+    assert.match(out(b), /s3: list buckets: bucket no-such-bucket does not exist at /);
+    assert.doesNotMatch(out(b), /s3: bucket present-bucket/, 'the bucket before it was not backed up first');
+    assert.deepEqual(await listCompleteSets(root), []);
+  });
+
   test('unknown access key: backup fails naming the source and step, exit 1, no set, credentials not printed', async () => {
     const { path, root } = config('badcreds', ['buckets: [deep-bucket]']);
     const bad = `WRONG${randomBytes(8).toString('hex').toUpperCase()}`;
     const b = await runScriptProcess('backup-all', ['--config', path, '--verbose'], { cwd: work, env: { S3_TEST_ACCESS: bad } });
     assert.equal(b.code, 1, out(b));
-    assert.match(out(b), /s3: list buckets: access denied: check sources\.s3\.accessKey.* \(HTTP 403\)/);
+    assert.match(out(b), /s3: list buckets: InvalidAccessKeyId: .* \(HTTP 403\): check sources\.s3\.accessKey/);
     assert.ok(!out(b).includes(bad) && !out(b).includes(s3.secretKey));
     assert.deepEqual(await listCompleteSets(root), []);
   });

@@ -88,7 +88,9 @@ function sdkMessage(err: unknown): string {
   const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   if (status && (!e.name || e.name === 'Unknown' || e.name === 'NotFound' || e.name === 'Forbidden') && STATUS_HINT[status]) return `${STATUS_HINT[status]} (HTTP ${status})`;
-  return `${e.name ?? 'Error'}: ${e.message ?? String(err)}${status ? ` (HTTP ${status})` : ''}`;
+  // A refusal the store explains (InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied) still says where to look.
+  const next = status === 403 ? ': check sources.s3.accessKey, secretKey and what the key may do' : '';
+  return `${e.name ?? 'Error'}: ${e.message ?? String(err)}${status ? ` (HTTP ${status})` : ''}${next}`;
 }
 
 /**
@@ -398,15 +400,30 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     }
   };
 
-  async function resolveBuckets(s: Store): Promise<string[]> {
+  /**
+   * The buckets to back up, each with its first listing page requested. For configured names that page is also
+   * the check that the bucket exists (no HeadBucket round trip first): every name is answered before any object
+   * is downloaded.
+   */
+  async function resolveBuckets(s: Store): Promise<{ bucket: string; firstPage: Promise<ListPage> }[]> {
+    const requestFirst = (bucket: string) => {
+      const firstPage = s.listPage(bucket);
+      firstPage.catch(() => {}); // awaited below or by the listing; a failure before then must not go unhandled
+      return { bucket, firstPage };
+    };
     if (cfg.buckets === undefined || cfg.buckets === 'all') {
       const { client, m } = await s.sdk();
       const r = await client.send(new m.ListBucketsCommand({}));
-      return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort();
+      return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort().map(requestFirst);
     }
-    const names = [...cfg.buckets];
-    for (const b of names) if (!(await s.headBucket(b))) throw new StepError('s3', `bucket ${b}`, `bucket ${b} does not exist at ${endpoint}`);
-    return names;
+    const buckets = cfg.buckets.map(requestFirst);
+    for (const { bucket, firstPage } of buckets) {
+      await firstPage.catch((err: unknown) => {
+        if (statusOf(err) === 404) throw new StepError('s3', 'list buckets', `bucket ${bucket} does not exist at ${endpoint}`);
+        throw err;
+      });
+    }
+    return buckets;
   }
 
   /** The previous set's index of a bucket, trusted only if its sha256 matches that set's manifest and it came from this store. */
@@ -432,15 +449,13 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     }
   }
 
-  async function backupBucket(ctx: SourceContext, s: Store, stageDir: string, bucket: string) {
+  async function backupBucket(ctx: SourceContext, s: Store, stageDir: string, bucket: string, firstPage: Promise<ListPage>) {
     const dir = bucketDirName(bucket);
     const bucketDir = join(stageDir, 's3', dir);
     const partial = join(stageDir, 's3', '.partial', dir);
     await mkdir(join(bucketDir, 'objects'), { recursive: true, mode: 0o700 });
     await mkdir(partial, { recursive: true, mode: 0o700 });
-    // The first listing page is on its way while the previous set's index is checked and read.
-    const firstPage = s.listPage(bucket);
-    firstPage.catch(() => {}); // awaited by the listing below; a failure before it must not go unhandled
+    // The first listing page (requested by resolveBuckets) is on its way while the previous set's index is read.
     const prev = await previousBucket(ctx, bucket);
     // Directories, links and stats are synchronous on purpose: a few microseconds each on the page cache, where the
     // promise API would send each of 10,000 through libuv's thread pool. Object bytes are written asynchronously.
@@ -611,17 +626,17 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
       return withStore(ctx, async (s) => {
         const buckets = await step('list buckets', () => resolveBuckets(s));
         if (ctx.runner.dryRun) {
-          out.plan(`s3: download every object of ${buckets.join(', ') || '(no buckets)'} from ${endpoint} into ${join(stageDir, 's3')}, hard-linking objects unchanged since the previous set`);
+          out.plan(`s3: download every object of ${buckets.map((b) => b.bucket).join(', ') || '(no buckets)'} from ${endpoint} into ${join(stageDir, 's3')}, hard-linking objects unchanged since the previous set`);
           return { record: { serverVersion: 'unknown', counts: {} }, artifacts: [] };
         }
         await mkdir(join(stageDir, 's3'), { recursive: true, mode: 0o700 });
         const counts: Counts = {};
         const artifacts: Artifact[] = [];
         const details: S3Details = { layout: 1, endpoint, buckets: [] };
-        for (const bucket of buckets) {
+        for (const { bucket, firstPage } of buckets) {
           const r = await out.step(
             `s3: bucket ${bucket}`,
-            () => step(`bucket ${bucket}`, () => backupBucket(ctx, s, stageDir, bucket)),
+            () => step(`bucket ${bucket}`, () => backupBucket(ctx, s, stageDir, bucket, firstPage)),
             ({ stats, prevId }) => ({
               bytes: stats.bytes,
               note: prevId
