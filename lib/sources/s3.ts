@@ -287,20 +287,22 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
  * a listing page can take a store as long as a hundred small GETs), never more.
  */
 async function* listObjects(s: Store, bucket: string, first?: Promise<ListPage>): AsyncGenerator<Listed> {
-  const fetchPage = (token: string | undefined) => {
-    const p = s.listPage(bucket, token);
-    p.catch(() => {}); // awaited below; a consumer that stops early must not leave an unhandled rejection
-    return p;
-  };
-  let next = first ?? fetchPage(undefined);
+  let next = first ?? requestPage(s, bucket);
   for (;;) {
     const page = await next;
     if (page.truncated && !page.token) throw new Error(`listing of bucket ${bucket} is truncated without a continuation token`);
     const token = page.truncated ? page.token : undefined;
-    if (token) next = fetchPage(token);
+    if (token) next = requestPage(s, bucket, token);
     yield* page.objects;
     if (!token) return;
   }
+}
+
+/** A page of a bucket's listing, requested now and awaited later. */
+function requestPage(s: Store, bucket: string, token?: string): Promise<ListPage> {
+  const page = s.listPage(bucket, token);
+  page.catch(() => {}); // awaited by whoever lists; one that fails first or stops early must not leave it unhandled
+  return page;
 }
 
 /** Objects and bytes of a bucket as the store lists them now. */
@@ -401,22 +403,17 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
   };
 
   /**
-   * The buckets to back up, each with its first listing page requested. For configured names that page is also
-   * the check that the bucket exists (no HeadBucket round trip first): every name is answered before any object
-   * is downloaded.
+   * The buckets to back up. Configured names come with their first listing page requested: that page is also the
+   * check that the bucket exists (no HeadBucket round trip first), and every name is answered before any object is
+   * downloaded. With `all` the store's own list names them, and each bucket's listing starts when its turn comes.
    */
-  async function resolveBuckets(s: Store): Promise<{ bucket: string; firstPage: Promise<ListPage> }[]> {
-    const requestFirst = (bucket: string) => {
-      const firstPage = s.listPage(bucket);
-      firstPage.catch(() => {}); // awaited below or by the listing; a failure before then must not go unhandled
-      return { bucket, firstPage };
-    };
+  async function resolveBuckets(s: Store): Promise<{ bucket: string; firstPage?: Promise<ListPage> }[]> {
     if (cfg.buckets === undefined || cfg.buckets === 'all') {
       const { client, m } = await s.sdk();
       const r = await client.send(new m.ListBucketsCommand({}));
-      return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort().map(requestFirst);
+      return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort().map((bucket) => ({ bucket }));
     }
-    const buckets = cfg.buckets.map(requestFirst);
+    const buckets = cfg.buckets.map((bucket) => ({ bucket, firstPage: requestPage(s, bucket) }));
     for (const { bucket, firstPage } of buckets) {
       await firstPage.catch((err: unknown) => {
         if (statusOf(err) === 404) throw new StepError('s3', 'list buckets', `bucket ${bucket} does not exist at ${endpoint}`);
@@ -449,13 +446,14 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     }
   }
 
-  async function backupBucket(ctx: SourceContext, s: Store, stageDir: string, bucket: string, firstPage: Promise<ListPage>) {
+  async function backupBucket(ctx: SourceContext, s: Store, stageDir: string, bucket: string, requested?: Promise<ListPage>) {
     const dir = bucketDirName(bucket);
     const bucketDir = join(stageDir, 's3', dir);
     const partial = join(stageDir, 's3', '.partial', dir);
     await mkdir(join(bucketDir, 'objects'), { recursive: true, mode: 0o700 });
     await mkdir(partial, { recursive: true, mode: 0o700 });
-    // The first listing page (requested by resolveBuckets) is on its way while the previous set's index is read.
+    // The first listing page is on its way while the previous set's index is checked and read.
+    const firstPage = requested ?? requestPage(s, bucket);
     const prev = await previousBucket(ctx, bucket);
     // Directories, links and stats are synchronous on purpose: a few microseconds each on the page cache, where the
     // promise API would send each of 10,000 through libuv's thread pool. Object bytes are written asynchronously.
