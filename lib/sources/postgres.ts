@@ -607,7 +607,9 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           `postgres: restore ${t.db} into ${into}`,
           async () => {
             // A staged name is this set's and this run's (we hold the lock): one that exists was left by an interrupted restore.
-            const create = `${t.staged ? `DROP DATABASE IF EXISTS ${quoteIdent(into)} WITH (FORCE);\n` : ''}CREATE DATABASE ${quoteIdent(into)};`;
+            // From template0, as the pg_restore manual says: whatever was added to template1 on this server (a table,
+            // an extension's objects) is not in the dump and must not appear in the restored database.
+            const create = `${t.staged ? `DROP DATABASE IF EXISTS ${quoteIdent(into)} WITH (FORCE);\n` : ''}CREATE DATABASE ${quoteIdent(into)} TEMPLATE template0;`;
             const createIt = async () => {
               if (!t.exists || t.staged) await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
             };
