@@ -357,6 +357,19 @@ test("a table the server's template1 holds does not end up in restored databases
   }
 });
 
+test('two databases restored into one name: exit 2 naming it, before anything is touched', { skip }, async () => {
+  const config = env.config({ databases: ['app', HOSTILE], restoreInto: { app: 'one_target', [HOSTILE]: 'one_target' }, name: 'twice.yaml' });
+  const b = await runScriptProcess('backup-all', ['--config', config]);
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  const before = databases();
+  for (const flags of [['--dry-run'], ['--yes']]) {
+    const r = await runScriptProcess('restore-all', ['--config', config, ...flags]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /sources\.postgres\.restoreInto: more than one database would be restored into one_target/);
+  }
+  assert.equal(databases(), before);
+});
+
 test('a staged database left by an interrupted restore of the same set is dropped first, and said so', { skip }, async () => {
   const { config, id } = await freshSet('leftover.yaml', { app: 'app_after_kill' });
   const leftover = `llc_restore_${id.toLowerCase()}_0`;

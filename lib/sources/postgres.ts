@@ -548,6 +548,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         const name = opts.scratch ? `llc_scratch_${opts.scratch}_${i}` : (restoreInto[db] ?? db);
         targets.push({ db, target: name, exists: existing.has(name), staged: null, dump: details.dumps[db]! });
       });
+      const twice = targets.filter((t, i) => targets.findIndex((u) => u.target === t.target) !== i).map((t) => t.target);
+      if (twice.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: more than one database would be restored into ${[...new Set(twice)].join(', ')}`);
       const stagedName = (t: PgRestoreData['targets'][number]) => `llc_restore_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
       for (const t of targets) {
         if (t.exists) {
