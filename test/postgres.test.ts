@@ -357,7 +357,7 @@ test("a table the server's template1 holds does not end up in restored databases
   }
 });
 
-test('two databases restored into one name: exit 2 naming it, before anything is touched', { skip }, async () => {
+test('two databases restored into one name, or into a template or llc_* name: exit 2 naming it, before anything is touched', { skip }, async () => {
   const config = env.config({ databases: ['app', HOSTILE], restoreInto: { app: 'one_target', [HOSTILE]: 'one_target' }, name: 'twice.yaml' });
   const b = await runScriptProcess('backup-all', ['--config', config]);
   assert.equal(b.code, 0, b.stdout + b.stderr);
@@ -366,6 +366,11 @@ test('two databases restored into one name: exit 2 naming it, before anything is
     const r = await runScriptProcess('restore-all', ['--config', config, ...flags]);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /sources\.postgres\.restoreInto: more than one database would be restored into one_target/);
+  }
+  for (const reserved of ['template1', 'llc_restore_20261124t023000z_0']) {
+    const r = await runScriptProcess('restore-all', ['--config', env.config({ databases: ['app'], restoreInto: { app: reserved }, name: 'reserved.yaml' }), '--dry-run']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`${reserved} cannot be a restore target`));
   }
   assert.equal(databases(), before);
 });

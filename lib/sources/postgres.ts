@@ -548,6 +548,9 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         const name = opts.scratch ? `llc_scratch_${opts.scratch}_${i}` : (restoreInto[db] ?? db);
         targets.push({ db, target: name, exists: existing.has(name), staged: null, dump: details.dumps[db]! });
       });
+      // Template databases are the server's own, and llc_* names are the staged, replaced and scratch databases of ours.
+      const reserved = opts.scratch ? [] : targets.filter((t) => /^template[01]$|^llc_(?:restore|old|scratch)_/.test(t.target)).map((t) => t.target);
+      if (reserved.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: ${reserved.join(', ')} cannot be a restore target (template databases and llc_restore_*, llc_old_*, llc_scratch_* names are reserved)`);
       const twice = targets.filter((t, i) => targets.findIndex((u) => u.target === t.target) !== i).map((t) => t.target);
       if (twice.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: more than one database would be restored into ${[...new Set(twice)].join(', ')}`);
       const stagedName = (t: PgRestoreData['targets'][number]) => `llc_restore_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
