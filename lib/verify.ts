@@ -1,9 +1,9 @@
 // Checks of a backup set (DESIGN.md §8): quick (manifest, artifacts present with their sizes, age) and checksums.
 // Each check returns problems naming the artifact; callers turn problems into exit 4.
 import { stat } from 'node:fs/promises';
-import { artifactPath, listCompleteSets, listSets, type CompleteSet } from './backup-set.ts';
+import { artifactPath, listCompleteSets, listSets, SET_ID, type CompleteSet } from './backup-set.ts';
 import { sha256File } from './fs-util.ts';
-import { VerifyError } from './errors.ts';
+import { UsageError, VerifyError } from './errors.ts';
 import type { SourceName } from './sources/types.ts';
 
 export interface Problem {
@@ -56,6 +56,7 @@ export async function incompleteSets(root: string): Promise<{ id: string; proble
  * source in `needs` (a pre-migration set of PostgreSQL alone is not "the latest backup" of a four-store config).
  */
 export async function pickSet(root: string, opts: { id?: string; needs: SourceName[] }): Promise<CompleteSet> {
+  if (opts.id !== undefined && !SET_ID.test(opts.id)) throw new UsageError(`--from: ${JSON.stringify(opts.id)} is not a set id (like 20261124T023000Z)`);
   const sets = await listCompleteSets(root);
   if (opts.id) {
     const found = sets.find((s) => s.id === opts.id);

@@ -10,7 +10,8 @@ import { Redactor } from '../lib/redact.ts';
 import { Output } from '../lib/output.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { pgProgram } from '../lib/tools.ts';
-import { LockedError } from '../lib/errors.ts';
+import { pickSet } from '../lib/verify.ts';
+import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
 import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
 import { Writable } from 'node:stream';
@@ -185,6 +186,18 @@ test("pgProgram runs the newest version's program directly where Debian's pg_wra
     assert.equal(pgProgram('pg_restore', { PGHOST: 'h' }, other, binroot), 'pg_restore', 'not on PATH: spawn reports it missing');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--from takes set ids only: a path or a typo is a usage error (exit 2), an unknown id a missing set (exit 4)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'llc-pick-'));
+  try {
+    for (const id of ['../../etc', '20261124T023000Z/../x', '2026-11-24', '']) {
+      await assert.rejects(pickSet(root, { id, needs: [] }), (err: unknown) => err instanceof UsageError && /is not a set id/.test((err as Error).message), id);
+    }
+    await assert.rejects(pickSet(root, { id: '20261124T023000Z', needs: [] }), (err: unknown) => err instanceof VerifyError && /no set 20261124T023000Z/.test((err as Error).message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 
