@@ -48,7 +48,8 @@ async function quiesce(ops: Ops, action: 'stop' | 'start', stopped: string[]): P
   const out = ops.sourceContext.out;
   await out.step(`${action} ${services.join(', ')} (backup.quiesce)`, async () => {
     if (action === 'stop') stopped.push(...services); // before the call: a half-done stop is still started again
-    await ops.runner.capture({ argv: composeArgv(compose, [action, ...services]) });
+    // Starting them again must happen even after Ctrl-C: that runner is not stopped by the interrupt.
+    await (action === 'start' ? ops.runner.uninterruptible() : ops.runner).capture({ argv: composeArgv(compose, [action, ...services]) });
     if (action === 'start') stopped.length = 0;
   });
 }

@@ -135,12 +135,28 @@ export class Runner {
   private readonly signal?: AbortSignal;
   private readonly env: NodeJS.ProcessEnv;
 
+  private readonly opts: RunnerOptions;
+  private uninterruptibleRunner?: Runner;
+
   constructor(opts: RunnerOptions) {
+    this.opts = opts;
     this.out = opts.out;
     this.dryRun = Boolean(opts.dryRun);
     this.signal = opts.signal;
     this.env = opts.env ?? process.env;
     // Values handed to children by environment are secrets for display purposes.
+  }
+
+  /**
+   * The same runner without the interrupt: for what must still run after Ctrl-C or SIGTERM (starting a stopped
+   * service again, dropping a half-restored database of ours), and for short statements that must not be cut off
+   * halfway (a CREATE DATABASE the server would finish after its client is gone). A second signal still ends the
+   * process at once.
+   */
+  uninterruptible(): Runner {
+    if (!this.signal) return this;
+    this.uninterruptibleRunner ??= new Runner({ ...this.opts, signal: undefined });
+    return this.uninterruptibleRunner;
   }
 
   /** The command as a copy-pasteable shell line, secret env values masked. */

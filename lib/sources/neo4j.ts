@@ -166,7 +166,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
           }
         } finally {
           // Always, whatever failed above: a failed dump must never leave the graph down.
-          await out.step(`neo4j: start ${service}`, () => start(runner)).catch((err: Error) => out.error(`neo4j: could not start ${service} again: ${err.message}: start it by hand now`));
+          await out.step(`neo4j: start ${service}`, () => start(runner.uninterruptible())).catch((err: Error) => out.error(`neo4j: could not start ${service} again: ${err.message}: start it by hand now`));
           downtimeMs = Math.round(performance.now() - stoppedAt);
         }
         out.info(`neo4j: ${service} was down for ${(downtimeMs / 1000).toFixed(1)} s`);
@@ -246,7 +246,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
             );
           }
         } finally {
-          await out.step(`neo4j: start ${service}`, () => start(runner)).catch((err: Error) => out.error(`neo4j: could not start ${service} again: ${err.message}: start it by hand now`));
+          await out.step(`neo4j: start ${service}`, () => start(runner.uninterruptible())).catch((err: Error) => out.error(`neo4j: could not start ${service} again: ${err.message}: start it by hand now`));
         }
         if (!runner.dryRun) await out.step('neo4j: wait until it answers', () => waitUntilUp(180_000));
       } finally {
