@@ -83,6 +83,26 @@ test('a failed Neo4j dump still starts neo4j and the quiesced services; exit 1; 
   assert.ok(!existsSync(join(dir, 'backups', '.staging')) || readFileSync(log, 'utf8').length > 0);
 });
 
+test('Ctrl-C during the Neo4j dump: neo4j and the quiesced services are started again; exit 1; no set', async () => {
+  const log = join(dir, 'interrupt.log');
+  const before = (await listCompleteSets(join(dir, 'backups'))).length;
+  // Interrupted once the stand-in has started the (blocking) dump: the running child is stopped, then the cleanup.
+  const r = await runScriptProcess('backup-all', ['--config', config('interrupt.yaml')], {
+    env: fakeEnv(log, { FAKE_DOCKER_SLOW: 'neo4j-admin database dump neo4j' }),
+    interrupt: { when: () => existsSync(log) && calls(log).some((c) => c.includes('database dump neo4j')), signal: 'SIGINT' },
+  });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /SIGINT received: stopping after cleanup/);
+  const seq = calls(log);
+  const dumpAt = seq.findIndex((c) => c.includes('database dump neo4j'));
+  assert.ok(dumpAt >= 0, JSON.stringify(seq));
+  assert.ok(seq.slice(dumpAt).some((c) => / start neo4j$/.test(c)), `start neo4j after the interrupt: ${JSON.stringify(seq.slice(dumpAt))}`);
+  assert.ok(seq.slice(dumpAt).some((c) => / start workers$/.test(c)), 'start workers after the interrupt');
+  assert.ok(!seq.some((c) => c.includes('database dump system')), 'nothing more was dumped');
+  assert.ok(neo.running(), 'neo4j is up again');
+  assert.equal((await listCompleteSets(join(dir, 'backups'))).length, before);
+});
+
 test('restore (Neo4j fake): refuses a non-empty graph without --force, loads with it, counts match', async () => {
   const cfg = config('restore.yaml');
   const log = join(dir, 'restore.log');

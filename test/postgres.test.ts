@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, truncateSync, openSync, writeSync, readSync, closeSync, mkdirSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, truncateSync, openSync, writeSync, readSync, closeSync, mkdirSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireTools } from './helpers/tools.ts';
@@ -373,6 +373,32 @@ test('two databases restored into one name, or into a template or llc_* name: ex
     assert.match(r.stdout + r.stderr, new RegExp(`${reserved} cannot be a restore target`));
   }
   assert.equal(databases(), before);
+});
+
+test('Ctrl-C during the load: exit 1, the staged database dropped, the target never created, no load session left', { skip }, async () => {
+  // A pg_restore shim whose data pass (-f -) says it started, then blocks: the restore is interrupted right there.
+  const shimDir = join(env.dir, 'slow-data-pass');
+  const started = join(shimDir, 'started');
+  mkdirSync(shimDir, { recursive: true });
+  writeFileSync(
+    join(shimDir, 'pg_restore'),
+    `#!/bin/sh\ncase " $* " in *" -f - "*) touch "${started}"; exec sleep 30 ;; esac\nexec "${join(env.pg.binDir, 'pg_restore')}" "$@"\n`,
+  );
+  chmodSync(join(shimDir, 'pg_restore'), 0o755);
+  const { config, id } = await freshSet('interrupted.yaml', { app: 'app_interrupted' });
+  const before = databases();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    rmSync(started, { force: true });
+    const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id], {
+      env: { PATH: `${shimDir}:${process.env.PATH}` },
+      interrupt: { when: () => existsSync(started), signal },
+    });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`${signal} received: stopping after cleanup`));
+    assert.match(r.stdout + r.stderr, /app_interrupted was not created/);
+    assert.equal(databases(), before, `staged database dropped, app_interrupted not created: ${r.stdout}${r.stderr}`);
+    assert.equal(env.pg.sql("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'llc_restore_%';"), '0');
+  }
 });
 
 test('a staged database left by an interrupted restore of the same set is dropped first, and said so', { skip }, async () => {

@@ -616,7 +616,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             // an extension's objects) is not in the dump and must not appear in the restored database.
             const create = `${t.staged ? `DROP DATABASE IF EXISTS ${quoteIdent(into)} WITH (FORCE);\n` : ''}CREATE DATABASE ${quoteIdent(into)} TEMPLATE template0;`;
             const createIt = async () => {
-              if (!t.exists || t.staged) await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
+              // Not cut off by Ctrl-C: the server would finish a CREATE DATABASE after psql is gone, after our DROP.
+              if (!t.exists || t.staged) await runner.uninterruptible().capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
             };
             // With a local file, the table of contents is read while the database is created.
             if (!file) await createIt();
@@ -630,10 +631,10 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
               // A database we created goes again; an existing empty one may hold part of the restore now.
               if (t.staged || !t.exists) await dropDatabase(runner, into).catch(() => {});
               const note = t.exists && !t.staged && file ? ` (${into} may hold a partial restore: rerun with --force)` : '';
-              const untouched = t.staged ? ` ${t.target} left unchanged.` : '';
+              const untouched = !t.staged ? '' : t.swap === 'rename' ? ` (${t.target} was not created)` : ` (${t.target} left unchanged)`;
               const message = (err as Error).message;
               if (!runner.dryRun && !(err instanceof SessionError) && damaged(err)) {
-                throw new VerifyError(`postgres: ${t.dump}: full read failed (damaged or truncated dump): ${message}.${untouched}`);
+                throw new VerifyError(`postgres: ${t.dump}: full read failed (damaged or truncated dump): ${message}${untouched}`);
               }
               throw new StepError('postgres', `restore ${t.db}`, `${message}${note}${untouched}`, { cause: err });
             }
@@ -694,7 +695,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     },
   };
 
+  /** Drops a database of ours (staged, replaced, scratch): after Ctrl-C too, so nothing half-restored stays behind. */
   async function dropDatabase(runner: Runner, name: string): Promise<void> {
-    await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE);` }));
+    await runner.uninterruptible().capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE);` }));
   }
 }

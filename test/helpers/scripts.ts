@@ -19,6 +19,11 @@ export interface RunOpts {
   /** Replace the environment instead of extending it (cron-like runs). */
   cleanEnv?: boolean;
   input?: string;
+  /**
+   * Send `signal` once (an operator's Ctrl-C), the first time the output so far (stdout and stderr) matches `when`,
+   * or `when()` returns true (checked as output comes and every 50 ms: a stand-in's log file, say).
+   */
+  interrupt?: { when: RegExp | (() => boolean); signal: NodeJS.Signals };
 }
 
 export function scriptPath(name: string): string {
@@ -34,8 +39,17 @@ export function runScriptProcess(name: string, args: string[], opts: RunOpts = {
     const child = spawn(process.execPath, ['--import', TSX, scriptPath(name), ...args], { cwd: opts.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    let interrupted = false;
+    const watch = () => {
+      const when = opts.interrupt?.when;
+      if (!when || interrupted || !(typeof when === 'function' ? when() : when.test(stdout + stderr))) return;
+      interrupted = true;
+      child.kill(opts.interrupt!.signal);
+    };
+    const poll = opts.interrupt ? setInterval(watch, 50) : undefined;
+    child.on('exit', () => clearInterval(poll));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => ((stdout += d), watch()));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => ((stderr += d), watch()));
     child.on('error', reject);
     child.stdin.end(opts.input ?? '');
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
