@@ -192,6 +192,20 @@ test('a Qdrant fake that never answers a snapshot request fails the backup after
   assert.equal(existsSync(join(root, '.staging')) ? readdirSync(join(root, '.staging')).length : 0, 0);
 });
 
+test('Ctrl-C during a snapshot download: the server snapshot is still deleted; exit 1; no set', async () => {
+  const stalled = await fake();
+  await seed(stalled, 'docs', 3);
+  stalled.stallDownloads.add('*');
+  const setsBefore = (await listCompleteSets(root)).length;
+  const downloading = () => stalled.requests.some((r) => r.method === 'GET' && /^\/collections\/docs\/snapshots\/./.test(r.path));
+  const b = await runScriptProcess('backup-all', ['--config', config('interrupted.yaml', stalled)], { interrupt: { when: downloading, signal: 'SIGINT' } });
+  assert.equal(b.code, 1, output(b));
+  assert.match(output(b), /SIGINT received: stopping after cleanup/);
+  assert.ok(downloading(), 'interrupted during the download');
+  assert.equal(leftSnapshots(stalled), 0, 'the server snapshot is deleted after the interrupt too');
+  assert.equal((await listCompleteSets(root)).length, setsBefore, 'no set published');
+});
+
 test('restore into a Qdrant fake of another minor version exits 5 and touches nothing; --force restores', async () => {
   const set = await backup(config('version.yaml', source));
   const target = await fake({ version: '1.17.0' });

@@ -118,6 +118,11 @@ export class QdrantApi {
     return this.apiKey ? { 'api-key': this.apiKey } : {};
   }
 
+  /** The same API without the interrupt (timeouts kept): for deletes that must still happen after Ctrl-C. */
+  uninterruptible(): QdrantApi {
+    return this.signal ? new QdrantApi(this.base, this.apiKey, this.timeoutMs) : this;
+  }
+
   private abortSignal(ms: number): AbortSignal {
     return this.signal ? AbortSignal.any([this.signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
   }
@@ -463,7 +468,7 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
             await q.upload(t.target, artifactPath(setDir, t.file), t.sha256);
           } catch (err) {
             // A collection the failed recovery created goes again; one that existed is left for the operator.
-            if (!t.existed) await q.call('DELETE', `/collections/${enc(t.target)}`).catch(() => {});
+            if (!t.existed) await q.uninterruptible().call('DELETE', `/collections/${enc(t.target)}`).catch(() => {});
             throw stepFailure(`restore ${t.name}`, err);
           }
         });
@@ -495,7 +500,7 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
     async cleanup(ctx, plan) {
       const data = plan.data as QdrantRestoreData;
       if (!data.scratch) return;
-      const q = api(ctx);
+      const q = api(ctx).uninterruptible();
       const failed: string[] = [];
       for (const t of data.targets) {
         await q.call('DELETE', `/collections/${enc(t.target)}`).catch((err: Error) => failed.push(`${t.target}: ${err.message}`));
@@ -543,7 +548,8 @@ async function snapshotOne(ctx: SourceContext, q: QdrantApi, name: string, rel: 
       snapshot: { name: snap.name, creation_time: snap.creation_time ?? null, size: got.size, checksum: snap.checksum ?? null },
     };
   } finally {
-    await q.call('DELETE', `/collections/${enc(name)}/snapshots/${enc(snap.name)}`, { query: { wait: 'true' } }).catch((err: Error) =>
+    // After Ctrl-C too: a snapshot left on the server takes its disk until someone deletes it.
+    await q.uninterruptible().call('DELETE', `/collections/${enc(name)}/snapshots/${enc(snap.name)}`, { query: { wait: 'true' } }).catch((err: Error) =>
       ctx.out.warn(`qdrant: could not delete server snapshot ${snap.name} of ${name}: ${err.message} (delete it by hand, or it takes disk space)`),
     );
   }

@@ -817,7 +817,8 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     async cleanup(ctx, plan) {
       const data = plan.data as S3RestoreData;
       if (!data.scratch) return;
-      await withStore(ctx, (s) =>
+      // Scratch buckets go after Ctrl-C too: this store is not stopped by the interrupt.
+      await withStore({ ...ctx, signal: new AbortController().signal }, (s) =>
         step('remove scratch buckets', async () => {
           const sdk = await s.sdk();
           for (const t of data.targets) {

@@ -53,6 +53,8 @@ export interface QdrantFake {
   corruptDownloads: Set<string>;
   /** Fault injection: snapshot creation for these collections ('*' = all) never answers (a timeout test). */
   stallSnapshots: Set<string>;
+  /** Fault injection: snapshot downloads of these collections ('*' = all) send the first half (64 KiB at most), then stall. */
+  stallDownloads: Set<string>;
   /** Direct state access for seeding and assertions (tests may also use the HTTP API). */
   collections: Map<string, FakeCollection>;
   aliases: Map<string, string>;
@@ -79,6 +81,7 @@ export async function startQdrantFake(opts: QdrantFakeOptions = {}): Promise<Qdr
   const requests: QdrantFakeRequest[] = [];
   const corruptDownloads = new Set<string>();
   const stallSnapshots = new Set<string>();
+  const stallDownloads = new Set<string>();
   const started = performance.now();
 
   const elapsed = () => (performance.now() - started) / 1000;
@@ -250,6 +253,10 @@ export async function startQdrantFake(opts: QdrantFakeOptions = {}): Promise<Qdr
             blob[i] = blob[i]! ^ 0x01;
           }
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
+          if (stallDownloads.has(name) || stallDownloads.has('*')) {
+            res.write(blob.subarray(0, Math.min(64 * 1024, blob.length >> 1)));
+            return; // the rest never comes; close() drops the connection
+          }
           // In small pieces, so a client that buffers instead of streaming is no faster here.
           for (let i = 0; i < blob.length; i += 64 * 1024) res.write(blob.subarray(i, i + 64 * 1024));
           res.end();
@@ -287,6 +294,7 @@ export async function startQdrantFake(opts: QdrantFakeOptions = {}): Promise<Qdr
     requests,
     corruptDownloads,
     stallSnapshots,
+    stallDownloads,
     collections,
     aliases,
     snapshots,
