@@ -159,6 +159,11 @@ export class Runner {
     return this.uninterruptibleRunner;
   }
 
+  /** A child's failure as an error: its command line and the end of its stderr, secrets masked in both. */
+  private failure(cmd: Command, code: number | null, stderr: string, signal: NodeJS.Signals | null): CommandError {
+    return new CommandError(this.display(cmd), code, this.out.redactor.redact(stderr), signal);
+  }
+
   /** The command as a copy-pasteable shell line, secret env values masked. */
   display(cmd: Command): string {
     const env = Object.entries(cmd.env ?? {}).map(([k, v]) => `${k}=${SECRET_ENV.test(k) ? '***' : quote(v)}`);
@@ -209,7 +214,7 @@ export class Runner {
     collectTail(child.stderr, err);
     child.stdin!.on('error', () => {}); // a child that dies closes its stdin: its exit says why
     const exited = exitOf(child).then(({ code, signal }) => {
-      if (code !== 0 || signal) throw new CommandError(this.display(cmd), code, this.out.redactor.redact(err.text), signal);
+      if (code !== 0 || signal) throw this.failure(cmd, code, err.text, signal);
     });
     exited.catch(() => {});
     return { stdin: child.stdin!, exited, kill: () => child.kill('SIGTERM') };
@@ -242,7 +247,7 @@ export class Runner {
     const stdout = Buffer.concat(chunks).toString('utf8');
     if (overflow) throw new OpsError(`${this.display(cmd)}: output larger than ${max} bytes`);
     if ((code !== 0 || signal) && !opts.allowFailure) {
-      throw new CommandError(this.display(cmd), code, this.out.redactor.redact(err.text), signal);
+      throw this.failure(cmd, code, err.text, signal);
     }
     return { code: code ?? -1, stdout, stderr: err.text };
   }
@@ -304,7 +309,7 @@ export class Runner {
     const ownFailure = failed.find((c) => !brokenPipe(c));
     if (consumerFailed && !ownFailure) throw consumerFailed.error;
     const culprit = ownFailure ?? failed.at(-1);
-    if (culprit) throw new CommandError(this.display(culprit.cmd), culprit.code, this.out.redactor.redact(culprit.err.text), culprit.signal);
+    if (culprit) throw this.failure(culprit.cmd, culprit.code, culprit.err.text, culprit.signal);
     if (consumerFailed) throw consumerFailed.error;
   }
 }
