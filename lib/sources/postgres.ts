@@ -641,8 +641,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           },
           (stats) => ({ note: stats?.loaded ? `${stats.loaded === 1 ? "1 table's" : `${stats.loaded} tables'`} data over ${stats.workers} sessions` : undefined }),
         );
-        // The swap only renames: counts taken in the staged database are the target's too, no need to scan again.
-        if (loaded?.counts) countedAfterLoad.set(t.target, loaded.counts);
+        // Counts taken during the load are the target's (a swap or rename only renames): countRestored need not scan again.
+        if (!t.staged && loaded?.counts) countedAfterLoad.set(t.target, loaded.counts);
         if (t.staged && !runner.dryRun) {
           // Counts before the swap: a restore that came out wrong never replaces the live database.
           const counted = loaded?.counts ?? (await countRows(runner, ep, into));

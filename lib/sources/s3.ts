@@ -106,7 +106,6 @@ class S3HttpError extends Error {
   }
 }
 
-
 /** The S3 error document of a failed request (or none: a proxy's HTML, an empty body) as an SDK-like error. */
 export function s3ErrorOf(status: number, body: string): S3HttpError {
   const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
@@ -232,8 +231,8 @@ function openStore(cfg: S3Config, ctx: SourceContext, concurrency: number): Stor
   const makeClient = (m: Sdk): S3Client => {
     const created = new m.S3Client({
       endpoint: cfg.endpoint,
-      region: cfg.region ?? 'us-east-1',
-      forcePathStyle: cfg.forcePathStyle ?? true,
+      region,
+      forcePathStyle: pathStyle,
       credentials: { accessKeyId: cfg.accessKey, secretAccessKey: cfg.secretKey },
       // Stores that don't speak the newer checksum framing reject streamed uploads otherwise (DESIGN.md §6).
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -315,7 +314,6 @@ async function countBucket(s: Store, bucket: string): Promise<{ objects: number;
   }
   return { objects, bytes };
 }
-
 
 /** The first page of a bucket: is it empty, and if not, how full (for the refusal message). */
 async function firstPage(s: Store, bucket: string): Promise<{ count: number; more: boolean }> {
@@ -865,8 +863,8 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     try {
       const parts: { PartNumber: number; ETag: string }[] = [];
       for (const p of planParts(e.size, tuning.partSize)) {
-        const r = await sdk.client.send(new sdk.m.UploadPartCommand({ Bucket: bucket, Key: e.key, UploadId, PartNumber: p.partNumber, Body: createReadStream(file, { start: p.start, end: p.end }), ContentLength: p.end - p.start + 1 }),
-        );
+        const Body = createReadStream(file, { start: p.start, end: p.end });
+        const r = await sdk.client.send(new sdk.m.UploadPartCommand({ Bucket: bucket, Key: e.key, UploadId, PartNumber: p.partNumber, Body, ContentLength: p.end - p.start + 1 }));
         parts.push({ PartNumber: p.partNumber, ETag: r.ETag! });
       }
       await sdk.client.send(new sdk.m.CompleteMultipartUploadCommand({ Bucket: bucket, Key: e.key, UploadId, MultipartUpload: { Parts: parts } }));
