@@ -108,6 +108,20 @@ async function freshSet(name: string, restoreInto: Record<string, string>) {
   return { config, id, set, dumpPath: join(set.dir, dump.path), dump };
 }
 
+/**
+ * Stand-ins for programs (name -> sh script body) in the sandbox directory `dirName`, and the env whose PATH finds
+ * them first, the real programs behind them.
+ */
+function shims(dirName: string, scripts: Record<string, string>): { PATH: string } {
+  const dir = join(env.dir, dirName);
+  mkdirSync(dir, { recursive: true });
+  for (const [tool, body] of Object.entries(scripts)) {
+    writeFileSync(join(dir, tool), `#!/bin/sh\n${body}`);
+    chmodSync(join(dir, tool), 0o755);
+  }
+  return { PATH: `${dir}:${process.env.PATH}` };
+}
+
 test('one flipped byte: verify-latest --checksums exits 4 naming the file; restore-all refuses before touching the target', { skip }, async () => {
   const { config, id, dumpPath, dump } = await freshSet('flip.yaml', { app: 'app_flip' });
   const fd = openSync(dumpPath, 'r+');
@@ -223,16 +237,11 @@ test('a live lock holder makes a second run exit 3', { skip }, async () => {
 
 test('the database password never appears in output, files, manifests or child argv (with --verbose)', { skip }, async () => {
   // Shims on PATH record the argv of every PostgreSQL tool and zstd we start, then run the real one.
-  const shimDir = join(env.dir, 'shims');
   const argvLog = join(env.dir, 'argv.log');
-  mkdirSync(shimDir, { recursive: true });
-  for (const tool of ['psql', 'pg_dump', 'pg_restore', 'pg_dumpall', 'zstd']) {
-    const real = tool === 'zstd' ? '/usr/bin/zstd' : join(env.pg.binDir, tool);
-    writeFileSync(join(shimDir, tool), `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> "${argvLog}"\nexec "${real}" "$@"\n`);
-    chmodSync(join(shimDir, tool), 0o755);
-  }
+  const tools = ['psql', 'pg_dump', 'pg_restore', 'pg_dumpall', 'zstd'];
+  const real = (tool: string) => (tool === 'zstd' ? '/usr/bin/zstd' : join(env.pg.binDir, tool));
+  const withShims = shims('shims', Object.fromEntries(tools.map((tool) => [tool, `printf '%s\\n' "$0 $*" >> "${argvLog}"\nexec "${real(tool)}" "$@"\n`])));
   const config = env.config({ databases: ['app'], restoreInto: { app: 'app_secret_check' }, name: 'secret.yaml' });
-  const withShims = { PATH: `${shimDir}:${process.env.PATH}` };
   const runs = [
     await runScriptProcess('backup-all', ['--config', config, '--verbose'], { env: withShims }),
     await runScriptProcess('backup-all', ['--config', config, '--verbose', '--json'], { env: withShims }),
@@ -306,16 +315,12 @@ line ""t"" \\! x" VALUES (1, 'a'), (2, E'tab\\there\\nnewline \\\\. backslash-do
 test('a load session that fails: exit 1 naming its error, the staged database dropped, the target never created', { skip }, async () => {
   // A psql shim that fails the way a server error does (ON_ERROR_STOP exits 3) when it is a data session
   // (the only psql we start without -A), after reading a little of its input.
-  const shimDir = join(env.dir, 'failing-psql');
-  mkdirSync(shimDir, { recursive: true });
-  writeFileSync(
-    join(shimDir, 'psql'),
-    `#!/bin/sh\ncase " $* " in *" -A "*) exec "${join(env.pg.binDir, 'psql')}" "$@" ;; esac\nhead -c 1000 > /dev/null\necho 'psql:<stdin>:12: ERROR:  could not extend file "base/1/2": No space left on device' >&2\nexit 3\n`,
-  );
-  chmodSync(join(shimDir, 'psql'), 0o755);
+  const failing = shims('failing-psql', {
+    psql: `case " $* " in *" -A "*) exec "${join(env.pg.binDir, 'psql')}" "$@" ;; esac\nhead -c 1000 > /dev/null\necho 'psql:<stdin>:12: ERROR:  could not extend file "base/1/2": No space left on device' >&2\nexit 3\n`,
+  });
   const { config, id } = await freshSet('failing-load.yaml', { app: 'app_never' });
   const before = databases();
-  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id], { env: { PATH: `${shimDir}:${process.env.PATH}` } });
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id], { env: failing });
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /No space left on device/);
   assert.equal(databases(), before, 'staged database dropped, app_never not created');
@@ -328,16 +333,12 @@ test('a load session that fails: exit 1 naming its error, the staged database dr
 test('a schema pass that fails while the data pass has started: exit 1 naming the schema error, nothing left behind', { skip }, async () => {
   // A pg_restore shim that fails the schema pass (pre-data) the way a server error does, after the table of
   // contents and the data pass (which start at the same time) are under way; every other pass is the real one.
-  const shimDir = join(env.dir, 'failing-pre-data');
-  mkdirSync(shimDir, { recursive: true });
-  writeFileSync(
-    join(shimDir, 'pg_restore'),
-    `#!/bin/sh\ncase " $* " in *" --section=pre-data "*) sleep 0.3; cat > /dev/null; echo 'pg_restore: error: could not execute query: ERROR:  type "vector" does not exist' >&2; exit 1 ;; esac\nexec "${join(env.pg.binDir, 'pg_restore')}" "$@"\n`,
-  );
-  chmodSync(join(shimDir, 'pg_restore'), 0o755);
+  const failing = shims('failing-pre-data', {
+    pg_restore: `case " $* " in *" --section=pre-data "*) sleep 0.3; cat > /dev/null; echo 'pg_restore: error: could not execute query: ERROR:  type "vector" does not exist' >&2; exit 1 ;; esac\nexec "${join(env.pg.binDir, 'pg_restore')}" "$@"\n`,
+  });
   const { config, id } = await freshSet('failing-schema.yaml', { app: 'app_no_schema' });
   const before = databases();
-  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id], { env: { PATH: `${shimDir}:${process.env.PATH}` } });
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id], { env: failing });
   assert.equal(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /type "vector" does not exist/, 'the schema error, not what it did to the data pass');
   assert.equal(databases(), before, 'staged database dropped, app_no_schema not created');
@@ -377,20 +378,14 @@ test('two databases restored into one name, or into a template or llc_* name: ex
 
 test('Ctrl-C during the load: exit 1, the staged database dropped, the target never created, no load session left', { skip }, async () => {
   // A pg_restore shim whose data pass (-f -) says it started, then blocks: the restore is interrupted right there.
-  const shimDir = join(env.dir, 'slow-data-pass');
-  const started = join(shimDir, 'started');
-  mkdirSync(shimDir, { recursive: true });
-  writeFileSync(
-    join(shimDir, 'pg_restore'),
-    `#!/bin/sh\ncase " $* " in *" -f - "*) touch "${started}"; exec sleep 30 ;; esac\nexec "${join(env.pg.binDir, 'pg_restore')}" "$@"\n`,
-  );
-  chmodSync(join(shimDir, 'pg_restore'), 0o755);
+  const started = join(env.dir, 'slow-data-pass.started');
+  const slow = shims('slow-data-pass', { pg_restore: `case " $* " in *" -f - "*) touch "${started}"; exec sleep 30 ;; esac\nexec "${join(env.pg.binDir, 'pg_restore')}" "$@"\n` });
   const { config, id } = await freshSet('interrupted.yaml', { app: 'app_interrupted' });
   const before = databases();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     rmSync(started, { force: true });
     const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id], {
-      env: { PATH: `${shimDir}:${process.env.PATH}` },
+      env: slow,
       interrupt: { when: () => existsSync(started), signal },
     });
     assert.equal(r.code, 1, r.stdout + r.stderr);
