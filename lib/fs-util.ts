@@ -5,18 +5,23 @@ import { dirname, basename, join } from 'node:path';
 import { mkdirSync, statSync } from 'node:fs';
 
 /**
- * sha256 of a file, read into one reused buffer: a stream would allocate a new chunk per read and a multi-GB
+ * sha256 of a file, read into two reused buffers: a stream would allocate a new chunk per read and a multi-GB
  * dump would leave the heap full of garbage between collections (peak RSS, docs/performance.md).
  */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
+    // Two buffers: the next read runs (in the thread pool) while this one is hashed.
+    const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+    let i = 0;
+    let reading = fh.read(bufs[0]!, 0, 1 << 20, null);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const { bytesRead, buffer } = await reading;
       if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
+      i ^= 1;
+      reading = fh.read(bufs[i]!, 0, 1 << 20, null);
+      hash.update(buffer.subarray(0, bytesRead));
     }
   } finally {
     await fh.close();

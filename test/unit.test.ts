@@ -15,7 +15,8 @@ import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
 import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
 import { Writable } from 'node:stream';
-import { ensureDirSync } from '../lib/fs-util.ts';
+import { ensureDirSync, sha256File } from '../lib/fs-util.ts';
+import { createHash, randomBytes } from 'node:crypto';
 
 const compose = { files: ['/srv/llc/compose/compose.prod.yaml', '/srv/llc/compose/compose.observability.yaml'], projectName: 'llc' };
 
@@ -233,6 +234,22 @@ test('ensureDirSync creates missing levels, and fails (not spins) where a direct
     assert.throws(() => ensureDirSync(join(dir, 'file')), /not a directory/);
     // Node's recursive mkdir loops forever on this path; ours must throw.
     if (existsSync('/proc/self')) assert.throws(() => ensureDirSync('/proc/llc-ops-nope/x'), /cannot create directory \/proc\/llc-ops-nope/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sha256File equals the hash of the whole file, at every size around its two 1 MiB read buffers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-sha-'));
+  try {
+    const mib = 1 << 20;
+    for (const size of [0, 1, mib - 1, mib, mib + 1, 2 * mib, 3 * mib + 7]) {
+      const data = randomBytes(size);
+      const file = join(dir, `f${size}`);
+      writeFileSync(file, data);
+      assert.equal(await sha256File(file), createHash('sha256').update(data).digest('hex'), `size ${size}`);
+    }
+    await assert.rejects(sha256File(join(dir, 'missing')), /ENOENT/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
