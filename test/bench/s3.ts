@@ -171,7 +171,8 @@ export function s3Report(r: S3BenchResult): string {
     `| s3rver CPU per wall second while serving (1.00 = its single thread saturated) | ${fmt(median(r.s3rverBusyOurs))} | ${fmt(median(r.s3rverBusyRclone))} | | |`,
     '',
     `Rounds (seconds): rclone ${r.rclone.map((x) => fmt(x)).join(', ')}; backup-all ${r.ours.map((x) => fmt(x)).join(', ')}; second backup-all ${r.second.map((x) => fmt(x)).join(', ')} (${r.linked} objects hard-linked); rclone lsf ${r.listing.map((x) => fmt(x)).join(', ')}. Peak RSS of the second run ${fmt(r.secondRssMiB, 1)} MiB.`,
-    ...(CRON_NODE_OPTIONS ? ['', `backup-all ran the way cron/llc-ops.crontab and the systemd units start it, with NODE_OPTIONS=${CRON_NODE_OPTIONS}.`] : []),
+    '',
+    `backup-all ran as \`node --import tsx scripts/backup-all.ts\`${CRON_NODE_OPTIONS ? ` with cron/llc-ops.crontab's NODE_OPTIONS=${CRON_NODE_OPTIONS}` : ''}; cron and the runbooks start it with \`npx tsx\`, which adds the launcher's time once per run (PostgreSQL section).`,
     '',
   ].join('\n');
 }
