@@ -1,7 +1,7 @@
 // PostgreSQL: backup-all against raw `pg_dump -Fc`, and restore-all (checks included) against raw `pg_restore` of
 // that raw archive, on the same generated database in the same run.
 import { mkdtempSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startPgSandbox } from '../../lib/pg-sandbox.ts';
 import { pgProgram } from '../../lib/tools.ts';
@@ -81,7 +81,7 @@ export async function benchPostgres(opts: { rows: number; rounds: number; log: (
       };
       await inAlternatingOrder(i, rawRun, ourRun);
       r.ourStartup.push((await timedScript('restore-all', ['--help'])).seconds);
-      r.launcher.push(must(await timed([join(dirname(process.execPath), 'npx'), 'tsx', join(ROOT, 'scripts', 'restore-all.ts'), '--help']), 'npx tsx restore-all --help').seconds);
+      r.launcher.push(must(await timed(['npx', 'tsx', join(ROOT, 'scripts', 'restore-all.ts'), '--help']), 'npx tsx restore-all --help').seconds);
       opts.log(`restore round ${i + 1}: raw ${fmt(r.rawRestore.at(-1)!)} s, ours ${fmt(r.ourRestore.at(-1)!)} s, start-up ${fmt(r.ourStartup.at(-1)!)} s`);
     }
     return r;

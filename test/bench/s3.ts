@@ -165,7 +165,7 @@ export function s3Report(r: S3BenchResult): string {
     '|---|---|---|---|---|',
     `| export time: backup-all (list, stream, sha256, index, syncfs, publish) vs \`rclone copy --transfers 16\` | ${fmt(median(r.ours))} s | ${fmt(median(r.rclone))} s | **${fmt(time)}** | ≤ 1.0 |`,
     `| peak RSS of backup-all while exporting | ${fmt(r.oursRssMiB, 1)} MiB | | | ≤ 200 MiB |`,
-    `| second backup-all of the unchanged bucket vs the first (time) | ${fmt(median(r.second))} s | ${fmt(median(r.first))} s | **${fmt(median(secondRatios))}** | ≤ 0.15 |`,
+    `| second backup-all of the unchanged bucket vs the first (time) | ${fmt(median(r.second))} s | ${fmt(median(r.first))} s | **${fmt(median(secondRatios), 3)}** | ≤ 0.15 |`,
     `| disk added by the second set (allocated, hard links once) vs the first set | ${mib(median(r.secondExtra))} MiB | ${mib(median(r.firstAllocated))} MiB | **${(median(diskRatios) * 100).toFixed(2)} %** | ≤ 2 % |`,
     `| listing alone: \`rclone lsf -R --fast-list\` of the bucket vs our first run (the floor of any run that must list) | | ${fmt(median(r.listing))} s | ${fmt(median(r.listing.map((x, i) => x / r.first[i]!)))} | |`,
     `| s3rver CPU per wall second while serving (1.00 = its single thread saturated) | ${fmt(median(r.s3rverBusyOurs))} | ${fmt(median(r.s3rverBusyRclone))} | | |`,
