@@ -92,7 +92,7 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
   let carry: Buffer[] = [];
   let carryLength = 0;
 
-  const write = async (slot: Slot, data: string | Buffer): Promise<void> => {
+  const write = (slot: Slot, data: string | Buffer): void => {
     if (slot.dead) throw new CopyStreamError('a load session ended early');
     slot.worker.stdin.write(data);
   };
@@ -137,11 +137,11 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
     }
     const slot = await pick();
     if (slot.copying !== header) {
-      if (slot.copying !== null) await write(slot, TERMINATOR);
-      await write(slot, header);
+      if (slot.copying !== null) write(slot, TERMINATOR);
+      write(slot, header);
       slot.copying = header;
     }
-    for (const p of pieces) await write(slot, p);
+    for (const p of pieces) write(slot, p);
     stats.bytes += size;
   };
 
@@ -156,9 +156,9 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
       prelude.push(line);
       // Sessions already running take the setting too, between blocks.
       for (const slot of slots) {
-        if (slot.copying !== null) await write(slot, TERMINATOR);
+        if (slot.copying !== null) write(slot, TERMINATOR);
         slot.copying = null;
-        await write(slot, `${line}\n`);
+        write(slot, `${line}\n`);
       }
       return;
     }

@@ -310,6 +310,5 @@ export class Runner {
     if (consumerFailed && !ownFailure) throw consumerFailed.error;
     const culprit = ownFailure ?? failed.at(-1);
     if (culprit) throw this.failure(culprit.cmd, culprit.code, culprit.err.text, culprit.signal);
-    if (consumerFailed) throw consumerFailed.error;
   }
 }
