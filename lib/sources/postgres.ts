@@ -617,7 +617,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             const create = `${t.staged ? `DROP DATABASE IF EXISTS ${quoteIdent(into)} WITH (FORCE);\n` : ''}CREATE DATABASE ${quoteIdent(into)} TEMPLATE template0;`;
             const createIt = async () => {
               // Not cut off by Ctrl-C: the server would finish a CREATE DATABASE after psql is gone, after our DROP.
-              if (!t.exists || t.staged) await runner.uninterruptible().capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: create }));
+              if (!t.exists || t.staged) await runner.uninterruptible().capture(onServer(create));
             };
             // With a local file, the table of contents is read while the database is created.
             if (!file) await createIt();
@@ -654,7 +654,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           countedAfterLoad.set(t.target, counted);
           if (t.swap === 'rename') {
             const rename = `${endSessionsIn(into)}\nALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};`;
-            await out.step(`postgres: counts checked, rename ${into} to ${t.target}`, () => runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: rename }))).catch(async (err: Error) => {
+            await out.step(`postgres: counts checked, rename ${into} to ${t.target}`, () => runner.capture(onServer(rename))).catch(async (err: Error) => {
               await dropDatabase(runner, into).catch(() => {});
               throw new StepError('postgres', `rename ${into} to ${t.target}`, err.message, { cause: err });
             });
@@ -662,17 +662,16 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           }
           const old = `llc_old_${manifest.id.toLowerCase()}_${data.targets.indexOf(t)}`;
           await out.step(`postgres: swap ${into} in for ${t.target}`, async () => {
-            await runner.capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], {
-              input: [
-                `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(t.target)} AND pid <> pg_backend_pid();`,
-                endSessionsIn(into),
-                // Both renames or neither: a run killed here never leaves the target name missing.
-                'BEGIN;',
-                `ALTER DATABASE ${quoteIdent(t.target)} RENAME TO ${quoteIdent(old)};`,
-                `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};`,
-                'COMMIT;',
-              ].join('\n'),
-            }));
+            const swap = [
+              `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(t.target)} AND pid <> pg_backend_pid();`,
+              endSessionsIn(into),
+              // Both renames or neither: a run killed here never leaves the target name missing.
+              'BEGIN;',
+              `ALTER DATABASE ${quoteIdent(t.target)} RENAME TO ${quoteIdent(old)};`,
+              `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};`,
+              'COMMIT;',
+            ];
+            await runner.capture(onServer(swap.join('\n')));
             await dropDatabase(runner, old);
           });
         } else if (t.staged) {
@@ -695,8 +694,13 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     },
   };
 
+  /** psql running `sql` in the server's postgres database: creating, renaming and dropping databases. */
+  function onServer(sql: string): Command {
+    return ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: sql });
+  }
+
   /** Drops a database of ours (staged, replaced, scratch): after Ctrl-C too, so nothing half-restored stays behind. */
   async function dropDatabase(runner: Runner, name: string): Promise<void> {
-    await runner.uninterruptible().capture(ep.tool([...PSQL, '-d', conninfoDb('postgres')], { input: `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE);` }));
+    await runner.uninterruptible().capture(onServer(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE);`));
   }
 }

@@ -316,7 +316,7 @@ async function countBucket(s: Store, bucket: string): Promise<{ objects: number;
 }
 
 /** The first page of a bucket: is it empty, and if not, how full (for the refusal message). */
-async function firstPage(s: Store, bucket: string): Promise<{ count: number; more: boolean }> {
+async function fullness(s: Store, bucket: string): Promise<{ count: number; more: boolean }> {
   const page = await s.listPage(bucket, undefined, 1000);
   return { count: page.objects.length, more: page.truncated };
 }
@@ -731,7 +731,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
               throw new UsageError(`invalid config: sources.s3.restoreInto: ${JSON.stringify(target)} is not a valid bucket name`);
             }
             const exists = await s.headBucket(target);
-            const first = exists ? await firstPage(s, target) : { count: 0, more: false };
+            const first = exists ? await fullness(s, target) : { count: 0, more: false };
             const extras: string[] = [];
             if (first.count > 0 && opts.force && !opts.scratch) {
               const keep = new Set<string>();
