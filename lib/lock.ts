@@ -1,10 +1,11 @@
 // One lock for every mutating script: <root>/.lock holds pid, the process's start time and the command.
 // A holder that is gone (or whose pid was reused by another process) is cleared and we say so; a live one is exit 3.
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, statSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, unlinkSync, statSync, linkSync, rmSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { ensureDirSync } from './fs-util.ts';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LockedError } from './errors.ts';
+import { LockedError, OpsError } from './errors.ts';
 
 export interface LockInfo {
   pid: number;
@@ -58,14 +59,41 @@ export function lockPath(root: string): string {
 
 export function readLock(path: string): LockInfo | null {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
+    return asLockInfo(JSON.parse(readFileSync(path, 'utf8')));
   } catch {
     return null;
   }
 }
 
+/** A lock file's content, or null when it is not one of ours (valid JSON of another shape is as unreadable as garbage). */
+function asLockInfo(data: unknown): LockInfo | null {
+  if (typeof data !== 'object' || data === null) return null;
+  const d = data as Record<string, unknown>;
+  const ok = Number.isSafeInteger(d.pid) && (d.pid as number) > 0 && typeof d.host === 'string' && typeof d.command === 'string' && typeof d.startedAt === 'string' && (d.procStart === null || typeof d.procStart === 'string');
+  return ok ? (d as unknown as LockInfo) : null;
+}
+
+/** Inode of a path, or undefined when it is gone. */
+function inodeOf(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** How long a `.lock.clearing` may exist before it is taken for the leftover of a run that died while clearing. */
+const CLEARING_STALE_MS = 10_000;
+
 /**
  * Take the lock or throw LockedError (exit 3). `onStale` is told when a dead holder's lock was cleared.
+ *
+ * The lock is written whole into a file of our own and then hard-linked as `.lock`: link(2) fails when `.lock`
+ * exists, so taking it is atomic and nobody ever reads a half-written lock. A lock that cannot be written (a full
+ * file system) leaves nothing behind. A stale lock is removed only under `.lock.clearing` (created exclusively), and
+ * only if `.lock` is still the very file judged stale: two runs that find the same stale lock cannot each remove it
+ * and take the lock, one after the other removing the lock the first has just taken.
  */
 export function acquireLock(root: string, command: string, onStale: (msg: string) => void): Lock {
   ensureDirSync(root);
@@ -77,47 +105,90 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
     command,
     startedAt: new Date().toISOString(),
   };
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const mine = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    const fd = openSync(mine, 'wx', 0o600);
     try {
-      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, JSON.stringify(me));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    rmSync(mine, { force: true });
+    throw new OpsError(`cannot write a lock file in ${root}: ${(err as Error).message}`);
+  }
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        writeSync(fd, JSON.stringify(me));
-      } finally {
-        closeSync(fd);
+        linkSync(mine, path);
+        removeLeftovers(root);
+        let released = false;
+        return {
+          path,
+          release() {
+            if (released) return;
+            released = true;
+            const current = readLock(path);
+            if (current && current.pid === me.pid && current.startedAt === me.startedAt) unlinkSync(path);
+          },
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      let released = false;
-      return {
-        path,
-        release() {
-          if (released) return;
-          released = true;
-          const current = readLock(path);
-          if (current && current.pid === me.pid && current.startedAt === me.startedAt) unlinkSync(path);
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const judged = inodeOf(path);
+      if (judged === undefined) continue; // released just now: try again
       const holder = readLock(path);
       if (holder && isAlive(holder)) {
-        throw new LockedError(
-          `another run holds the lock ${path}: ${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`,
-        );
+        throw new LockedError(`another run holds the lock ${path}: ${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`);
       }
       if (!holder && Date.now() - statMtime(path) < 5000) {
-        // Unreadable and fresh: another run may be between creating and writing it.
+        // Unreadable and fresh: a run of an older version may be between creating and writing it.
         throw new LockedError(`another run is taking the lock ${path} right now`);
       }
+      clearStale(path, judged);
       onStale(
         holder
           ? `cleared a stale lock left by ${holder.command} (pid ${holder.pid}, started ${holder.startedAt}): that process is gone`
           : `cleared an unreadable lock file ${path}`,
       );
-      try {
-        unlinkSync(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
+    }
+    throw new LockedError(`could not take the lock ${path}: it keeps reappearing`);
+  } finally {
+    rmSync(mine, { force: true });
+  }
+}
+
+/** Our own lock files (`.lock.<pid>.<random>`) of runs killed while taking the lock: their pid is gone. */
+function removeLeftovers(root: string): void {
+  for (const name of readdirSync(root)) {
+    const m = /^\.lock\.(\d+)\.[0-9a-f]{8}$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(root, name), { force: true });
     }
   }
-  throw new LockedError(`could not take the lock ${path}: it keeps reappearing`);
+}
+
+/** Remove the stale lock `path` if it is still the file with inode `judged`, holding `.lock.clearing` while at it. */
+function clearStale(path: string, judged: number): void {
+  const clearing = `${path}.clearing`;
+  let fd: number;
+  try {
+    fd = openSync(clearing, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (Date.now() - statMtime(clearing) > CLEARING_STALE_MS) {
+      rmSync(clearing, { force: true }); // left by a run that died while clearing: the next attempt takes it
+      return;
+    }
+    throw new LockedError(`another run is clearing a stale lock ${path} right now`);
+  }
+  closeSync(fd);
+  try {
+    if (inodeOf(path) === judged) unlinkSync(path);
+  } finally {
+    rmSync(clearing, { force: true });
+  }
 }

@@ -1,10 +1,10 @@
 // Pure pieces: exact argv arrays, redaction, lock staleness, file names from hostile database names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { composeArgv, composeExec, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output } from '../lib/output.ts';
@@ -220,6 +220,53 @@ test('lock: a live holder is exit 3, a dead one is cleared with a message, relea
     writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.pid, procStart: 'not-our-start', host: hostname(), command: 'reused', startedAt: 'then' }));
     acquireLock(dir, 'fourth', (m) => messages.push(m)).release();
     assert.match(messages.join('\n'), /left by reused/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lock: a file that is not a lock (other JSON shapes, garbage) is cleared once old; a run killed while taking it leaves nothing behind', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-lock-'));
+  try {
+    for (const content of ['{}', '123', '[]', '{"pid":"abc","host":"h","command":"c","startedAt":"t"}', 'garbage']) {
+      writeFileSync(join(dir, '.lock'), content);
+      // Fresh: a run may be writing it right now.
+      assert.throws(() => acquireLock(dir, 'x', () => {}), (e: unknown) => e instanceof LockedError && /right now/.test((e as Error).message), content);
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(join(dir, '.lock'), old, old);
+      const messages: string[] = [];
+      acquireLock(dir, 'x', (m) => messages.push(m)).release();
+      assert.match(messages.join('\n'), /cleared an unreadable lock file/, content);
+    }
+    // The lock file of a run killed between writing its own file and linking it as .lock: removed by the next run.
+    const dead = spawnSync('true');
+    writeFileSync(join(dir, `.lock.${dead.pid}.0badcafe`), '{}');
+    acquireLock(dir, 'y', () => {}).release();
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.lock')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lock: runs that find the same stale lock at the same instant never hold the lock at the same time', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-lock-race-'));
+  try {
+    const dead = spawnSync('true');
+    for (let round = 0; round < 4; round++) {
+      writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: dead.pid, procStart: '1', host: hostname(), command: 'ghost', startedAt: 'then' }));
+      const at = Date.now() + 2500;
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, () => new Promise<string>((resolve, reject) => {
+          execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'lock-holder.ts'), dir, String(at), '400'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+        })),
+      );
+      const results = runs.map((r) => JSON.parse(r) as { held?: [number, number]; refused?: string });
+      const held = results.flatMap((r) => (r.held ? [r.held] : [])).sort((a, b) => a[0] - b[0]);
+      assert.ok(held.length >= 1, `round ${round}: nobody took the lock: ${runs.join('')}`);
+      for (let i = 1; i < held.length; i++) assert.ok(held[i]![0] >= held[i - 1]![1], `round ${round}: two runs held the lock at once: ${JSON.stringify(held)}`);
+      for (const r of results) if (r.refused) assert.match(r.refused, /holds the lock|right now/);
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.lock')), []);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
