@@ -120,7 +120,7 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        linkSync(mine, path);
+        takeLock(mine, path, me);
         removeLeftovers(root);
         let released = false;
         return {
@@ -155,6 +155,25 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
     throw new LockedError(`could not take the lock ${path}: it keeps reappearing`);
   } finally {
     rmSync(mine, { force: true });
+  }
+}
+
+/** link(2) our file as the lock; where the file system has no hard links, an exclusive create written in place. */
+function takeLock(mine: string, path: string, me: LockInfo): void {
+  try {
+    linkSync(mine, path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    const fd = openSync(path, 'wx', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(me));
+    } catch (e) {
+      closeSync(fd);
+      unlinkSync(path);
+      throw e;
+    }
+    closeSync(fd);
   }
 }
 

@@ -131,3 +131,31 @@ export function planRetention(sets: DatedSet[], policy: RetentionPolicy, opts: {
   if (sorted.length > 0 && plan.keep.length === 0) throw new PolicyError('refusing a plan that removes every set');
   return plan;
 }
+
+export interface GroupedSet extends DatedSet {
+  /** What the set holds (its sources): sets are only compared with sets of the same group. */
+  group: string;
+}
+
+/**
+ * The policy applied to each group on its own, as restic groups snapshots by host and paths before it forgets:
+ * the PostgreSQL-only sets migrate and rollback take before a schema change must not use up the slots of the full
+ * nightly sets (and have the newest full set removed). Every group keeps its newest set. With more than one group,
+ * each reason names its group.
+ */
+export function planRetentionByGroup(sets: GroupedSet[], policy: RetentionPolicy, opts: { timeZone: string; now: Date }): RetentionPlan {
+  if (isEmptyPolicy(policy)) return planRetention([], policy, opts); // throws the empty-policy error
+  const groups = new Map<string, GroupedSet[]>();
+  for (const s of sets) groups.set(s.group, [...(groups.get(s.group) ?? []), s]);
+  const plan: RetentionPlan = { keep: [], remove: [] };
+  for (const [group, members] of groups) {
+    const p = planRetention(members, policy, opts);
+    const label = groups.size > 1 ? ` (among sets of ${group})` : '';
+    plan.keep.push(...p.keep.map((d) => ({ ...d, reasons: d.reasons.map((r) => `${r}${label}`) })));
+    plan.remove.push(...p.remove);
+  }
+  const newestFirst = (a: Decision, b: Decision) => b.time.getTime() - a.time.getTime() || (a.id < b.id ? 1 : -1);
+  plan.keep.sort(newestFirst);
+  plan.remove.sort(newestFirst);
+  return plan;
+}

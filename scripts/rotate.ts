@@ -8,7 +8,7 @@ import { need } from '../lib/config.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { cleanStaging, listCompleteSets, STAGING } from '../lib/backup-set.ts';
 import { incompleteSets } from '../lib/verify.ts';
-import { planRetention, PolicyError, type RetentionPolicy } from '../lib/retention.ts';
+import { planRetentionByGroup, PolicyError, type RetentionPolicy } from '../lib/retention.ts';
 import { writeRotateMetrics } from '../lib/metrics.ts';
 import { EXIT, RefusedError, UsageError } from '../lib/errors.ts';
 
@@ -20,6 +20,7 @@ export const spec: CommandSpec = {
   flags: {},
   notes: [
     'Only complete sets count; the newest is always kept, sets dated in the future too. Incomplete sets are reported, never removed.',
+    'The policy applies to each group of sets holding the same sources on its own (restic groups by host and paths): the PostgreSQL-only sets taken before a migration never push out the full sets.',
     'Staging directories older than a day are removed.',
   ],
 };
@@ -46,7 +47,7 @@ export function main(argv: string[]): Promise<number> {
       const sets = await listCompleteSets(root);
       let plan;
       try {
-        plan = planRetention(sets.map((s) => ({ id: s.id, time: new Date(s.manifest.startedAt) })), policy, { timeZone, now: new Date() });
+        plan = planRetentionByGroup(sets.map((s) => ({ id: s.id, time: new Date(s.manifest.startedAt), group: Object.keys(s.manifest.sources).sort().join('+') || 'no sources' })), policy, { timeZone, now: new Date() });
       } catch (err) {
         if (err instanceof PolicyError) throw /empty/.test(err.message) ? new UsageError(`invalid config: backup.retention: ${err.message}`) : new RefusedError(err.message);
         throw err;

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isoWeek, localParts, periodKey, planRetention, PolicyError, RULES, type DatedSet, type RetentionPolicy } from '../lib/retention.ts';
+import { isoWeek, localParts, periodKey, planRetention, planRetentionByGroup, PolicyError, RULES, type DatedSet, type RetentionPolicy } from '../lib/retention.ts';
 import { setIdFor } from '../lib/backup-set.ts';
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata'];
@@ -128,4 +128,32 @@ test('a gap of missing days: daily counts days that have sets, then keeps the ol
   assert.deepEqual(ids(loose.remove), [extra.id], 'only the older set of a day with two goes');
   const first = planRetention([at('2027-05-01T01:00:00Z'), at('2027-05-01T02:00:00Z'), at('2027-05-03T02:00:00Z')], { daily: 5 }, { timeZone: 'UTC', now: NOW });
   assert.equal(first.remove.length, 0, 'count left over: the oldest set is kept too');
+});
+
+test('groups: the PostgreSQL-only sets taken before migrations never push out the full nightly sets', () => {
+  const full = Array.from({ length: 28 }, (_, d) => ({ ...at(new Date(Date.parse('2027-05-04T02:30:00Z') + d * 86_400_000).toISOString()), group: 'postgres+qdrant' }));
+  const pre = ['2027-05-09T14:40:00Z', '2027-05-16T14:40:00Z', '2027-05-23T14:40:00Z', '2027-05-31T20:00:00Z', '2027-05-31T21:00:00Z'].map((t) => ({ ...at(t), group: 'postgres' }));
+  const policy = { last: 2, daily: 7, weekly: 4 };
+  const plan = planRetentionByGroup([...full, ...pre], policy, opts('UTC'));
+  const kept = new Set(ids(plan.keep));
+  assert.ok(kept.has(full.at(-1)!.id), 'the newest full set is kept');
+  // Each group on its own is what planRetention keeps of it alone.
+  assert.deepEqual(ids(plan.keep.filter((k) => full.some((f) => f.id === k.id))), ids(planRetention(full, policy, opts('UTC')).keep));
+  assert.deepEqual(ids(plan.keep.filter((k) => pre.some((f) => f.id === k.id))), ids(planRetention(pre, policy, opts('UTC')).keep));
+  assert.match(plan.keep.find((k) => k.id === full.at(-1)!.id)!.reasons.join('; '), /newest set \(among sets of postgres\+qdrant\)/);
+  // Without groups (the old behaviour) the partial sets took the newest full set's slots.
+  assert.ok(!new Set(ids(planRetention([...full, ...pre], policy, opts('UTC')).keep)).has(full.at(-1)!.id));
+});
+
+test('groups: one group plans exactly as planRetention; an empty policy is still an error', () => {
+  fc.assert(
+    fc.property(setsArb, policyArb, fc.constantFrom(...ZONES), (sets, policy, tz) => {
+      const grouped = planRetentionByGroup(sets.map((s) => ({ ...s, group: 'g' })), policy, opts(tz));
+      const plain = planRetention(sets, policy, opts(tz));
+      assert.deepEqual(ids(grouped.keep), ids(plain.keep));
+      assert.deepEqual(ids(grouped.remove), ids(plain.remove));
+    }),
+    { numRuns: 100 },
+  );
+  assert.throws(() => planRetentionByGroup([], {}, opts('UTC')), PolicyError);
 });
