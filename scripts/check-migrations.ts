@@ -75,11 +75,14 @@ export function parseDiffOutput(stdout: string): DiffResult {
   return JSON.parse(line.slice(MARKER.length)) as DiffResult;
 }
 
-/** Where downgrading "one step" below `rev` goes: its parent, base, or Alembic's `<rev>-1` for a merge. */
+/**
+ * Where downgrading "one step" below `rev` goes: its parent or base. Below a merge, Alembic refuses `<rev>-1`
+ * ("Ambiguous walk"): the first parent, which also unapplies the other branches' revisions the merge joined
+ * (the next upgrade applies them again).
+ */
 export function stepBelow(rev: Revision): string {
   if (rev.parents.length === 0) return 'base';
-  if (rev.parents.length === 1) return rev.parents[0]!;
-  return `${rev.id}-1`;
+  return rev.parents[0]!;
 }
 
 const NOT_EMPTY_SQL = `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

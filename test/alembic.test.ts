@@ -194,7 +194,7 @@ test('rollbackTarget: -1 by default, -N, an ancestor, base; refuses what is not 
 test('check-migrations helpers: one step below a revision; the diff helper line among other output', () => {
   assert.equal(stepBelow(G[0]!), R2);
   assert.equal(stepBelow(G[2]!), 'base');
-  assert.equal(stepBelow({ ...G[0]!, id: 'm4', parents: ['b2', 'b3'] }), 'm4-1');
+  assert.equal(stepBelow({ ...G[0]!, id: 'm4', parents: ['b2', 'b3'] }), 'b2', 'below a merge: its first parent (Alembic refuses m4-1 as an ambiguous walk)');
   const out = 'some print from env.py\nLLC_OPS_DIFF {"heads":["h"],"current":["h"],"diffs":[{"op":"add_column","table":"items","column":"priority","name":"priority","text":"column items.priority: x"}],"error":null}\n';
   assert.equal(parseDiffOutput(out).diffs[0]!.column, 'priority');
   assert.throws(() => parseDiffOutput('nothing'), /printed no result/);

@@ -109,6 +109,14 @@ describe('check-migrations (real Alembic, real PostgreSQL)', { skip }, () => {
     assert.deepEqual(report.steps.slice(0, 3).map((s) => s.status), ['ok', 'ok', 'ok']);
   });
 
+  test('a merged history (two heads joined by alembic merge) passes the stairway, the merge step included', async () => {
+    const { url } = freshDb();
+    const { code, report, stderr } = await check('merged', ['--database-url', url]);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(report.steps.map((s) => s.status), ['ok', 'ok', 'ok', 'ok']);
+    assert.match(stderr, /stairway: 5e4f6a7b8c05 up, down to 3d2c4d5e6f03, up/);
+  });
+
   test('a database that is not empty is refused (exit 5) and left untouched', async () => {
     const { db, url } = freshDb();
     pg.sql('CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42);', db);

@@ -10,7 +10,7 @@ import { findPgBin } from '../../lib/pg-sandbox.ts';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const FIXTURE = join(REPO, 'test/fixtures/alembic-app');
-export type Variant = 'drift' | 'two-heads' | 'bad-downgrade';
+export type Variant = 'drift' | 'two-heads' | 'bad-downgrade' | 'merged';
 
 /** A fresh copy of the fixture app (with a variant's files laid over it) in `parent` or a new temp dir. */
 export function fixtureApp(variant?: Variant, parent?: string): string {
