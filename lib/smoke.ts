@@ -48,17 +48,20 @@ export function parseTimeout(text: string, where: string): number {
   return ms;
 }
 
-/** Service names of the compose files, minus those behind a profile (not started by a plain `up`). */
+/**
+ * Service names of the compose files, minus those behind a profile (not started by a plain `up`). Files merge as
+ * Compose merges them: a later file's `profiles` replaces an earlier one's; `<<` merge keys count.
+ */
 export function composeServiceNames(yamlTexts: string[]): string[] {
-  const names: string[] = [];
+  const profiles = new Map<string, unknown[]>();
   for (const text of yamlTexts) {
-    const doc = parseYaml(text) as { services?: Record<string, { profiles?: unknown } | null> } | null;
+    const doc = parseYaml(text, { merge: true }) as { services?: Record<string, { profiles?: unknown } | null> } | null;
     for (const [name, svc] of Object.entries(doc?.services ?? {})) {
-      if (svc && Array.isArray(svc.profiles) && svc.profiles.length > 0) continue;
-      if (!names.includes(name)) names.push(name);
+      const own = svc && Array.isArray(svc.profiles) ? svc.profiles : undefined;
+      profiles.set(name, own ?? profiles.get(name) ?? []);
     }
   }
-  return names;
+  return [...profiles].filter(([, p]) => p.length === 0).map(([name]) => name);
 }
 
 export function smokeSettings(loaded: LoadedConfig, timeoutFlag?: string): SmokeSettings {

@@ -338,6 +338,12 @@ describe('smoke without a stack', () => {
     assert.throws(() => parseTimeout('0', '--timeout'), /must be more than zero/);
     const names = composeServiceNames(['services:\n  a: {}\n  tools: { profiles: [ops] }\n', 'services:\n  b: { image: x }\n  a: {}\n']);
     assert.deepEqual(names, ['a', 'b']);
+    // Profiles through a merge key, and added or cleared by a later file, as Compose merges them.
+    const merged = composeServiceNames([
+      'x-debug: &debug\n  profiles: [debug]\nservices:\n  web: { image: nginx }\n  debugger:\n    <<: *debug\n    image: busybox\n  late: { image: x }\n  back: { image: y, profiles: [ops] }\n',
+      'services:\n  late: { profiles: [debug] }\n  back: { profiles: [] }\n',
+    ]);
+    assert.deepEqual(merged, ['web', 'back']);
   });
 
   test('no containers at all: says the stack may not be up, and names the project', async () => {
