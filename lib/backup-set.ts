@@ -134,6 +134,11 @@ export interface ListedSet {
   problems: string[];
 }
 
+function sameSecond(startedAt: string, id: string): boolean {
+  const t = Date.parse(startedAt);
+  return Number.isFinite(t) && setIdFor(new Date(t)) === id;
+}
+
 /** Every set directory under root, complete or not, oldest first. Staging and dot-directories are never listed. */
 export async function listSets(root: string): Promise<ListedSet[]> {
   let names: string[];
@@ -154,6 +159,9 @@ export async function listSets(root: string): Promise<ListedSet[]> {
       if (problems.length === 0) {
         manifest = data as Manifest;
         if (manifest.id !== id) problems.push(`manifest id ${manifest.id} does not match directory ${id}`);
+        // The id is the start time to the second: a time that does not parse (a leap second passes the schema's
+        // date-time format), or another time, would sort and age the set wrongly (rotate, verify-latest).
+        else if (!sameSecond(manifest.startedAt, id)) problems.push(`manifest startedAt ${manifest.startedAt} does not match directory ${id}`);
       }
     } catch (err) {
       problems.push((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no manifest.json' : `manifest.json unreadable: ${(err as Error).message}`);

@@ -24,8 +24,13 @@ export const spec: CommandSpec = {
     deep: { type: 'boolean', description: 'also restore into scratch targets and compare counts with the manifest (never touches live data)' },
     from: { type: 'string', value: 'ID', description: 'verify this set instead of the newest' },
   },
-  notes: ['Exit 4 when the set fails a check (named in the output), or is older than backup.maxAge (default 26h).'],
+  notes: [
+    'Exit 4 when the set fails a check (named in the output), is older than backup.maxAge (default 26h), or is dated in the future.',
+    'Metrics (monitoring.textfileDir) are written for the newest set only, never for a set named with --from.',
+  ],
 };
+
+const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
 const totalBytes = (s: CompleteSet) => s.manifest.artifacts.reduce((a, b) => a + b.size, 0);
 
@@ -62,8 +67,9 @@ export function main(argv: string[]): Promise<number> {
     const level = ctx.values.deep ? 'deep' : ctx.values.checksums ? 'checksums' : 'quick';
     const textfileDir = loaded.config.monitoring?.textfileDir;
     let newestSet: Date | undefined;
+    // Metrics describe the newest set, for alerts: a check of an older set (--from) must not clear or raise them.
     const report = async (ok: boolean) => {
-      if (textfileDir) await writeVerifyMetrics(textfileDir, { level, ok, endedAt: new Date(), newestSet }).catch((e: Error) => out.warn(`could not write metrics: ${e.message}`));
+      if (textfileDir && !ctx.values.from) await writeVerifyMetrics(textfileDir, { level, ok, endedAt: new Date(), newestSet }).catch((e: Error) => out.warn(`could not write metrics: ${e.message}`));
     };
     try {
       for (const s of await incompleteSets(root)) out.warn(`ignored incomplete set ${s.id}: ${s.problems.join('; ')}`);
@@ -75,7 +81,10 @@ export function main(argv: string[]): Promise<number> {
       const maxAge = loaded.config.backup?.maxAge ?? '26h';
       const bytes = totalBytes(set);
       out.info(`set ${set.id}: ${set.manifest.artifacts.length} artifacts, ${formatBytes(bytes)}, ${formatDuration(ageMs)} old`);
-      if (ageMs > parseDuration(maxAge)) problems.push({ message: `newest set ${set.id} is ${formatDuration(ageMs)} old, more than backup.maxAge ${maxAge}` });
+      if (ageMs > parseDuration(maxAge)) problems.push({ message: `${ctx.values.from ? 'set' : 'newest set'} ${set.id} is ${formatDuration(ageMs)} old, more than backup.maxAge ${maxAge}` });
+      // A set from the future would pass the age check for ever (and hold the newest-set metric there): a clock
+      // wrong now or when the set was taken. Five minutes of skew are tolerated.
+      if (ageMs < -FUTURE_TOLERANCE_MS) problems.push({ message: `set ${set.id} is dated ${formatDuration(-ageMs)} in the future (startedAt ${set.manifest.startedAt}): check this host's clock and the clock of the host that took it` });
       // A set much smaller than the one before is worth a look (a bucket emptied, a table truncated), not a failure.
       const previous = (await listCompleteSets(root)).filter((s) => s.id < set.id && sources.every((src) => s.manifest.sources[src.name])).at(-1);
       const dropWarn = loaded.config.backup?.sizeDropWarn ?? 0.5;

@@ -119,6 +119,42 @@ test('verify-latest: a set older than maxAge exits 4; incomplete newer sets are 
   }
 });
 
+test('verify-latest: a set dated in the future exits 4; --from leaves the metrics alone; a startedAt unlike its id makes a set incomplete', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-ver-future-'));
+  try {
+    const root = join(dir, 'backups');
+    const old = writeSet(root, new Date(Date.now() - 5 * 24 * HOUR));
+    const future = writeSet(root, new Date(Date.now() + 200 * 24 * HOUR));
+    const config = scratchConfig(dir);
+    const r = await runScriptProcess('verify-latest', ['--config', config, '--json']);
+    assert.equal(r.code, 4, r.stdout + r.stderr);
+    const doc = JSON.parse(r.stdout) as { set: string; problems: string[] };
+    assert.equal(doc.set, future);
+    assert.match(doc.problems.join('\n'), /dated .* in the future/);
+    const prom = join(dir, 'textfile', 'llc_verify.prom');
+    const before = readFileSync(prom, 'utf8');
+    assert.match(before, /^llc_verify_last_run_status\{level="quick"\} 0$/m);
+    // An older set checked by hand: its own result, and the newest set's failure stays what alerts see.
+    const byHand = await runScriptProcess('verify-latest', ['--config', config, '--from', old, '--json']);
+    assert.equal(byHand.code, 4, 'five days old: more than maxAge');
+    assert.match((JSON.parse(byHand.stdout) as { problems: string[] }).problems.join(''), new RegExp(`^set ${old} is .* old`));
+    assert.equal(readFileSync(prom, 'utf8'), before);
+    // A leap second passes the schema's date-time format but is no time at all; another second is another set.
+    rmSync(join(root, future), { recursive: true });
+    for (const startedAt of ['2016-12-31T23:59:60Z', new Date(Date.now() - 2 * HOUR).toISOString()]) {
+      const id = writeSet(root, new Date(Date.now() - HOUR));
+      const m = JSON.parse(readFileSync(join(root, id, 'manifest.json'), 'utf8')) as { startedAt: string };
+      writeFileSync(join(root, id, 'manifest.json'), JSON.stringify({ ...m, startedAt }));
+      assert.ok(!(await listCompleteSets(root)).some((s) => s.id === id), startedAt);
+      const rot = await runScriptProcess('rotate', ['--config', config, '--dry-run', '--json']);
+      assert.match(rot.stderr, new RegExp(`incomplete set ${id} \\(manifest startedAt ${startedAt.replace(/[.]/g, '\\.')} does not match directory ${id}\\)`));
+      rmSync(join(root, id), { recursive: true });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const skip = requireTools(['/usr/lib/postgresql/15/bin/initdb', 'zstd', 'psql', 'pg_dump', 'pg_restore']);
 let env: BackupEnv;
 before(async () => {
