@@ -376,6 +376,50 @@ test('two databases restored into one name, or into a template or llc_* name: ex
   assert.equal(databases(), before);
 });
 
+test('restoreInto that names no database (a typo), a name over 63 bytes, or replacing the postgres database: refused before anything is touched', { skip }, async () => {
+  const config = env.config({ databases: ['app'], restoreInto: { apq: 'app_elsewhere' }, name: 'typo.yaml' });
+  const b = await runScriptProcess('backup-all', ['--config', config]);
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  const before = databases();
+  const appBefore = counts('app');
+  // Without the check the key was ignored and --force replaced the live app database.
+  const r = await runScriptProcess('restore-all', ['--config', config, '--force', '--yes']);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /sources\.postgres\.restoreInto: "apq" is not a database of sources\.postgres\.databases or of set \d{8}T\d{6}Z \("app"\)/);
+  const long = await runScriptProcess('restore-all', ['--config', env.config({ databases: ['app'], restoreInto: { app: 'L'.repeat(64) }, name: 'long.yaml' }), '--dry-run']);
+  assert.equal(long.code, 2, long.stdout + long.stderr);
+  assert.match(long.stdout + long.stderr, /a database name is at most 63 bytes/);
+  env.pg.sql('CREATE TABLE llc_test_marker (x int);', 'postgres');
+  try {
+    const pgTarget = await runScriptProcess('restore-all', ['--config', env.config({ databases: ['app'], restoreInto: { app: 'postgres' }, name: 'pgtarget.yaml' }), '--force', '--dry-run']);
+    assert.equal(pgTarget.code, 5, pgTarget.stdout + pgTarget.stderr);
+    assert.match(pgTarget.stdout + pgTarget.stderr, /maintenance database restores run from and cannot be replaced/);
+  } finally {
+    env.pg.sql('DROP TABLE llc_test_marker;', 'postgres');
+  }
+  assert.equal(databases(), before);
+  assert.equal(counts('app'), appBefore);
+});
+
+test('a set copied alone to a fresh root (no .staging there) restores; a malformed %-escape in the url is exit 2 without a trace', { skip }, async () => {
+  const { config, id } = await freshSet('copied.yaml', { app: 'app_copied' });
+  const fresh = join(env.dir, 'fresh-root');
+  mkdirSync(fresh, { recursive: true });
+  execFileSync('cp', ['-a', join(env.root, id), fresh]);
+  const moved = join(env.dir, 'fresh.yaml');
+  writeFileSync(moved, readFileSync(config, 'utf8').replace(`root: ${env.root}`, `root: ${fresh}`));
+  const r = await runScriptProcess('restore-all', ['--config', moved, '--yes']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(counts('app_copied'), counts('app'));
+  env.pg.sql('DROP DATABASE app_copied;');
+  const badUrl = join(env.dir, 'badurl.yaml');
+  writeFileSync(badUrl, readFileSync(config, 'utf8').replace(/url: postgresql:\/\/([^@\s]*)@/, 'url: postgresql://$1:ab%zz@'));
+  const u = await runScriptProcess('restore-all', ['--config', badUrl, '--dry-run']);
+  assert.equal(u.code, 2, u.stdout + u.stderr);
+  assert.match(u.stdout + u.stderr, /sources\.postgres\.url: a malformed %-escape/);
+  assert.doesNotMatch(u.stdout + u.stderr, /URIError|at .*\.ts:\d+/);
+});
+
 test('Ctrl-C during the load: exit 1, the staged database dropped, the target never created, no load session left', { skip }, async () => {
   // A pg_restore shim whose data pass (-f -) says it started, then blocks: the restore is interrupted right there.
   const started = join(env.dir, 'slow-data-pass.started');

@@ -73,7 +73,14 @@ const URL_PARAMS: Record<string, string> = {
 export function libpqEnv(uri: string): Record<string, string> {
   const m = /^postgres(?:ql)?:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/.exec(uri);
   if (!m) throw new UsageError('invalid config: sources.postgres.url: not a postgresql:// URI');
-  const dec = (s: string) => decodeURIComponent(s);
+  const dec = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      // Not the text itself: it may be the password.
+      throw new UsageError('invalid config: sources.postgres.url: a malformed %-escape (write a literal % as %25)');
+    }
+  };
   const env: Record<string, string> = {};
   if (m[1]) {
     const i = m[1].indexOf(':');
@@ -371,7 +378,11 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * busy that the index builds leave idle.
    */
   const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats & { counts: Record<string, number> }> => {
-    listDir ??= await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
+    if (!listDir) {
+      // A root holding only copied set directories (a fresh host) has no .staging yet.
+      await mkdir(join(dirname(setDir), '.staging'), { recursive: true, mode: 0o700 });
+      listDir = await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
+    }
     const base = join(listDir, String(loads++));
     const pass = (argv: string[], stdout?: PipelineSink) => {
       const { cmds, stdin } = readerFor(artifact, file, argv);
@@ -541,6 +552,14 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       }
       const existing = new Set(names.filter(Boolean));
       const restoreInto = (cfg.restoreInto ?? {}) as Record<string, string>;
+      if (!opts.scratch) {
+        // A key that names no database is a typo: ignored, the restore would go into the live database of that name.
+        const known = new Set([...dbs, ...details.databases]);
+        const unknown = Object.keys(restoreInto).filter((k) => !known.has(k));
+        if (unknown.length) {
+          throw new UsageError(`invalid config: sources.postgres.restoreInto: ${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not a database of sources.postgres.databases or of set ${manifest.id} (${[...known].map((k) => JSON.stringify(k)).join(', ')})`);
+        }
+      }
       const targets: PgRestoreData['targets'] = [];
       const steps: string[] = [];
       const refusals: string[] = [];
@@ -551,6 +570,9 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       // Template databases are the server's own, and llc_* names are the staged, replaced and scratch databases of ours.
       const reserved = opts.scratch ? [] : targets.filter((t) => /^template[01]$|^llc_(?:restore|old|scratch)_/.test(t.target)).map((t) => t.target);
       if (reserved.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: ${reserved.join(', ')} cannot be a restore target (template databases and llc_restore_*, llc_old_*, llc_scratch_* names are reserved)`);
+      // PostgreSQL truncates longer names (with a notice): the database created would not be the one named.
+      const long = targets.filter((t) => Buffer.byteLength(t.target) > 63).map((t) => t.target);
+      if (long.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: ${long.join(', ')}: a database name is at most 63 bytes`);
       const twice = targets.filter((t, i) => targets.findIndex((u) => u.target === t.target) !== i).map((t) => t.target);
       if (twice.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: more than one database would be restored into ${[...new Set(twice)].join(', ')}`);
       const stagedName = (t: PgRestoreData['targets'][number]) => `llc_restore_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
@@ -558,6 +580,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         if (t.exists) {
           const relations = Number(await query(runner, ep, t.target, RELATIONS_SQL));
           if (relations > 0 && !opts.force) refusals.push(`database ${t.target} is not empty (${relations} relations): pass --force to replace it`);
+          // The swap renames from the postgres database: it cannot rename the database it runs in.
+          if (relations > 0 && opts.force && t.target === 'postgres') refusals.push('database postgres is not empty: it is the maintenance database restores run from and cannot be replaced; restore into another name (sources.postgres.restoreInto)');
           if (relations > 0) {
             t.staged = stagedName(t);
             t.swap = 'replace';
@@ -577,6 +601,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       for (const t of targets) if (t.staged && existing.has(t.staged)) steps.push(`drop database ${t.staged} first: an interrupted restore of this set left it`);
       for (const name of existing) {
         if (/^llc_old_/.test(name)) ctx.out.warn(`postgres: database ${name} holds what an earlier --force restore replaced: drop it once it is not needed`);
+        if (/^llc_scratch_/.test(name)) ctx.out.warn(`postgres: database ${name} is a restore drill's scratch copy (verify-latest --deep) left by a run that was killed: drop it once no drill is running`);
       }
       const globals = opts.scratch ? null : details.globals;
       if (globals) steps.unshift(`apply roles from ${globals} (existing roles are kept, their attributes updated)`);
@@ -671,7 +696,11 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
               `ALTER DATABASE ${quoteIdent(into)} RENAME TO ${quoteIdent(t.target)};`,
               'COMMIT;',
             ];
-            await runner.capture(onServer(swap.join('\n')));
+            await runner.capture(onServer(swap.join('\n'))).catch(async (err: Error) => {
+              // Rolled back: the target is as it was; the staged copy goes (a swap that committed left no such name).
+              await dropDatabase(runner, into).catch(() => {});
+              throw new StepError('postgres', `swap ${into} in for ${t.target}`, `${err.message} (${t.target} left unchanged)`, { cause: err });
+            });
             await dropDatabase(runner, old);
           });
         } else if (t.staged) {
