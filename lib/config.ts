@@ -6,7 +6,7 @@ import { parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { validate as configValidator } from '../schemas/config.validate.ts';
 import type { FromSchema } from 'json-schema-to-ts';
-import type { configSchema } from '../schemas/config.schema.ts';
+import { configSchema } from '../schemas/config.schema.ts';
 import { interpolate } from './interpolate.ts';
 import { UsageError } from './errors.ts';
 
@@ -78,30 +78,74 @@ export function formatAjvErrors(errors: ErrorObject[]): string[] {
 }
 
 /** Walk the YAML tree, interpolating every string scalar; errors name the config path where a variable is used. */
-function interpolateTree(node: Node | null, env: Record<string, string | undefined>, path: (string | number)[], errors: string[], secrets: string[], secretPath: boolean): void {
+function interpolateTree(node: Node | null, env: Record<string, string | undefined>, path: (string | number)[], errors: string[], secrets: string[], secretPath: boolean, interpolated: (string | number)[][]): void {
   if (!node) return;
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      interpolateTree(pair.value as Node, env, [...path, key], errors, secrets, secretPath || SECRET_KEY.test(key));
+      interpolateTree(pair.value as Node, env, [...path, key], errors, secrets, secretPath || SECRET_KEY.test(key), interpolated);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => interpolateTree(item as Node, env, [...path, i], errors, secrets, secretPath));
+    node.items.forEach((item, i) => interpolateTree(item as Node, env, [...path, i], errors, secrets, secretPath, interpolated));
   } else if (isScalar(node) && typeof node.value === 'string') {
     const raw = node.value;
     const r = interpolate(raw, env);
     for (const e of r.errors) errors.push(`${dottedPath(path)}: ${e}`);
-    let value: unknown = r.value;
-    // Like Compose, a value that came from a variable may be a number or boolean once substituted.
-    if (r.used.length > 0 && raw.trim().startsWith('$')) {
-      if (/^-?[0-9]+(\.[0-9]+)?$/.test(r.value)) value = Number(r.value);
-      else if (r.value === 'true' || r.value === 'false') value = r.value === 'true';
-    }
-    node.value = value;
+    node.value = r.value;
+    if (r.used.length > 0) interpolated.push(path);
     if (secretPath && r.value) secrets.push(r.value);
   } else if (isScalar(node) && secretPath && node.value !== null && node.value !== undefined) {
     secrets.push(String(node.value));
   }
+}
+
+interface SchemaNode {
+  type?: string | readonly string[];
+  const?: unknown;
+  properties?: Record<string, SchemaNode>;
+  additionalProperties?: boolean | SchemaNode;
+  items?: SchemaNode;
+  anyOf?: readonly SchemaNode[];
+  oneOf?: readonly SchemaNode[];
+}
+
+const alternatives = (nodes: SchemaNode[]): SchemaNode[] => nodes.flatMap((n) => [n, ...(n.anyOf ?? []), ...(n.oneOf ?? [])]);
+
+/** The JSON types the config schema allows at a path (empty where it says nothing). */
+export function schemaTypesAt(path: (string | number)[]): Set<string> {
+  let nodes: SchemaNode[] = [configSchema as unknown as SchemaNode];
+  for (const key of path) {
+    const next: SchemaNode[] = [];
+    for (const n of alternatives(nodes)) {
+      if (typeof key === 'number') {
+        if (n.items) next.push(n.items);
+      } else if (n.properties?.[key]) next.push(n.properties[key]);
+      else if (typeof n.additionalProperties === 'object') next.push(n.additionalProperties);
+    }
+    nodes = next;
+  }
+  const types = new Set<string>();
+  for (const n of alternatives(nodes)) {
+    for (const t of n.type === undefined ? [] : [n.type].flat()) types.add(t);
+    if (n.const !== undefined) types.add(typeof n.const);
+  }
+  return types;
+}
+
+/**
+ * As Compose does: what a variable gave is text, cast to a number or boolean only where the schema wants one
+ * (a password of digits stays the string it is, quoted or not).
+ */
+function castInterpolated(data: unknown, path: (string | number)[]): void {
+  let parent = data as Record<string | number, unknown>;
+  for (const key of path.slice(0, -1)) parent = parent?.[key] as Record<string | number, unknown>;
+  const key = path.at(-1);
+  if (parent === null || typeof parent !== 'object' || key === undefined || typeof parent[key] !== 'string') return;
+  const text = parent[key] as string;
+  const types = schemaTypesAt(path);
+  if (types.has('string')) return;
+  if ((types.has('number') || types.has('integer')) && /^-?[0-9]+(\.[0-9]+)?$/.test(text)) parent[key] = Number(text);
+  else if (types.has('boolean') && (text === 'true' || text === 'false')) parent[key] = text === 'true';
 }
 
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
@@ -129,8 +173,10 @@ export function parseConfigText(text: string, where: { path: string; dir: string
   for (const e of doc.errors) errors.push(`${where.path}: ${e.message.split('\n')[0]}`);
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}`, errors);
   const secrets: string[] = [];
-  interpolateTree(doc.contents as Node, where.env, [], errors, secrets, false);
+  const interpolated: (string | number)[][] = [];
+  interpolateTree(doc.contents as Node, where.env, [], errors, secrets, false, interpolated);
   const data: unknown = doc.toJS() ?? {};
+  for (const path of interpolated) castInterpolated(data, path);
   if (!validate(data)) errors.push(...formatAjvErrors(validate.errors ?? []));
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}: ${errors.length} problem${errors.length > 1 ? 's' : ''}`, errors);
   const config = data as Config;

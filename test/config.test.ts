@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { interpolate } from '../lib/interpolate.ts';
-import { loadConfig, parseConfigText } from '../lib/config.ts';
+import { loadConfig, parseConfigText, schemaTypesAt } from '../lib/config.ts';
 import { UsageError } from '../lib/errors.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { runScriptProcess } from './helpers/scripts.ts';
@@ -43,6 +43,30 @@ test('a minimal config: backup.root and one local source; relative paths resolve
 test('numbers and booleans may come from variables, as in Compose', () => {
   const { config } = parseConfigText('backup:\n  root: /b\n  retention: { last: "${KEEP:-3}" }\n', where());
   assert.equal(config.backup!.retention!.last, 3);
+  // Only where the schema wants a number or boolean: text fields keep what the variable holds, quoted or not.
+  const env = { PW: '0123456', ROOT: '2024', KEY: 'true', DB: '42', N: '0.50' };
+  const text = [
+    'backup:',
+    '  root: ${ROOT}',
+    '  sizeDropWarn: ${N}',
+    'sources:',
+    '  postgres:',
+    '    via: local',
+    '    url: postgresql://u@h/db',
+    '    password: ${PW}',
+    '    databases: ["${DB}", x]',
+    '  s3: { endpoint: "http://h:9000", accessKey: "${KEY}", secretKey: "${PW}" }',
+    '',
+  ].join('\n');
+  const { config: c } = parseConfigText(text, where(env));
+  assert.equal(c.backup!.root, '/etc/2024');
+  assert.equal(c.backup!.sizeDropWarn, 0.5);
+  assert.equal(c.sources!.postgres!.password, '0123456');
+  assert.deepEqual(c.sources!.postgres!.databases, ['42', 'x']);
+  assert.equal(c.sources!.s3!.accessKey, 'true');
+  assert.equal(c.sources!.s3!.secretKey, '0123456');
+  assert.deepEqual([...schemaTypesAt(['backup', 'retention', 'last'])], ['integer']);
+  assert.deepEqual([...schemaTypesAt(['sources', 'postgres', 'databases', 0])], ['string']);
 });
 
 test('every mistake is reported at once, each with its path', () => {
