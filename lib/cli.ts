@@ -118,7 +118,10 @@ export async function runScript(
   try {
     parsed = parseCommand(spec, argv);
   } catch (err) {
-    stderr.write(`${spec.name}: ${(err as Error).message}\n`);
+    const message = `${spec.name}: ${(err as Error).message}`;
+    stderr.write(`${message}\n`);
+    // --json promises one document on stdout, a flag error included (when --json itself was read).
+    if (argv.includes('--json')) (io.stdout ?? process.stdout).write(`${JSON.stringify({ ok: false, exitCode: EXIT.usage, error: message, details: [] })}\n`);
     return EXIT.usage;
   }
   if (parsed.values.help) {

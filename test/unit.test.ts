@@ -9,6 +9,7 @@ import { composeArgv, composeExec, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output } from '../lib/output.ts';
 import { acquireLock } from '../lib/lock.ts';
+import { runScript } from '../lib/cli.ts';
 import { pgProgram } from '../lib/tools.ts';
 import { pickSet } from '../lib/verify.ts';
 import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
@@ -300,4 +301,20 @@ test('sha256File equals the hash of the whole file, at every size around its two
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('runScript: a flag error under --json still prints one JSON document on stdout (exit 2)', async () => {
+  const chunks: string[] = [];
+  const sink = (into: string[]) => new Writable({ write(c, _e, cb) { into.push(String(c)); cb(); } });
+  const errs: string[] = [];
+  const spec = { name: 'demo-script', summary: 's', examples: [], mutating: false, flags: {} };
+  const code = await runScript(spec, ['--json', '--bogus'], async () => 0, { stdout: sink(chunks), stderr: sink(errs) });
+  assert.equal(code, 2);
+  const doc = JSON.parse(chunks.join('')) as { ok: boolean; exitCode: number; error: string };
+  assert.deepEqual([doc.ok, doc.exitCode], [false, 2]);
+  assert.match(doc.error, /bogus/);
+  assert.match(errs.join(''), /bogus/);
+  const plain: string[] = [];
+  assert.equal(await runScript(spec, ['--bogus'], async () => 0, { stdout: sink(plain), stderr: sink([]) }), 2);
+  assert.equal(plain.join(''), '', 'without --json stdout stays empty');
 });
