@@ -77,7 +77,8 @@ export async function createStaging(root: string, now: () => Date = () => new Da
 }
 
 /** Remove staging directories (all, or those older than `olderThanMs`); returns the ids removed. */
-export async function cleanStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
+/** Names under <root>/.staging at least `olderThanMs` old (all of them with 0): what cleanStaging removes. */
+export async function staleStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
   const dir = join(root, STAGING);
   let entries: string[];
   try {
@@ -85,15 +86,19 @@ export async function cleanStaging(root: string, olderThanMs = 0, now = Date.now
   } catch {
     return [];
   }
-  const removed: string[] = [];
+  const stale: string[] = [];
   for (const name of entries) {
-    const path = join(dir, name);
-    const st = await stat(path).catch(() => null);
+    const st = await stat(join(dir, name)).catch(() => null);
     if (!st) continue;
     if (olderThanMs > 0 && now - st.mtimeMs < olderThanMs) continue;
-    await rm(path, { recursive: true, force: true });
-    removed.push(name);
+    stale.push(name);
   }
+  return stale;
+}
+
+export async function cleanStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
+  const removed = await staleStaging(root, olderThanMs, now);
+  for (const name of removed) await rm(join(root, STAGING, name), { recursive: true, force: true });
   return removed;
 }
 

@@ -6,7 +6,7 @@ import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { backupRoot, setUp } from '../lib/ops.ts';
 import { need } from '../lib/config.ts';
 import { acquireLock } from '../lib/lock.ts';
-import { cleanStaging, listCompleteSets, STAGING } from '../lib/backup-set.ts';
+import { cleanStaging, listCompleteSets, staleStaging, STAGING } from '../lib/backup-set.ts';
 import { incompleteSets } from '../lib/verify.ts';
 import { planRetentionByGroup, PolicyError, type RetentionPolicy } from '../lib/retention.ts';
 import { writeRotateMetrics } from '../lib/metrics.ts';
@@ -43,6 +43,7 @@ export function main(argv: string[]): Promise<number> {
     const lock = ctx.dryRun ? undefined : acquireLock(root, 'rotate', (m) => out.warn(m));
     try {
       if (!ctx.dryRun) for (const id of await cleanStaging(root, DAY)) out.warn(`removed a staging directory older than a day: ${STAGING}/${id}`);
+      else for (const id of await staleStaging(root, DAY)) out.plan(`remove  ${STAGING}/${id} (a staging directory older than a day)`);
       for (const s of await incompleteSets(root)) out.warn(`not counted and not removed: incomplete set ${s.id} (${s.problems.join('; ')})`);
       const sets = await listCompleteSets(root);
       let plan;
@@ -64,7 +65,8 @@ export function main(argv: string[]): Promise<number> {
           await rm(trash, { recursive: true, force: true });
           out.ok(`removed ${r.id}`);
         }
-        if (textfileDir) await writeRotateMetrics(textfileDir, { ok: true, endedAt: new Date(), kept: plan.keep.length, removed: plan.remove.length });
+        // The sets are gone by now: a metrics file that cannot be written is worth a warning, not a failed run.
+        if (textfileDir) await writeRotateMetrics(textfileDir, { ok: true, endedAt: new Date(), kept: plan.keep.length, removed: plan.remove.length }).catch((e: Error) => out.warn(`could not write metrics: ${e.message}`));
       }
       out.info(`${ctx.dryRun ? 'would keep' : 'kept'} ${plan.keep.length}, ${ctx.dryRun ? 'would remove' : 'removed'} ${plan.remove.length}`);
       out.result({ ok: true, dryRun: ctx.dryRun, timeZone, keep: plan.keep.map((k) => ({ id: k.id, reasons: k.reasons })), remove: plan.remove.map((r) => r.id) });

@@ -48,6 +48,8 @@ async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources
       for (const d of diff) problems.push({ message: `${source.name}: restore drill: ${d}` });
       if (!diff.length) ctx.out.ok(`${source.name}: restore drill counts match the manifest`);
     } catch (err) {
+      // Interrupted (Ctrl-C, SIGTERM) is not a verification result: the run fails (exit 1) without a verdict.
+      if (ctx.signal.aborted) throw err;
       problems.push({ message: `${source.name}: restore drill failed: ${(err as Error).message}` });
     } finally {
       if (plan) await ctx.out.step(`${source.name}: remove scratch targets`, () => source.cleanup(ops.sourceContext, plan!));
@@ -115,7 +117,8 @@ export function main(argv: string[]): Promise<number> {
       out.ok(`set ${set.id} verified (${level})`);
       return EXIT.ok;
     } catch (err) {
-      if (!(err instanceof VerifyError && /failed verification/.test(err.message))) await report(false);
+      // Failures other than a verdict raise the alert too (a broken config in cron), but an interrupted run says nothing.
+      if (!(err instanceof VerifyError && /failed verification/.test(err.message)) && !ctx.signal.aborted) await report(false);
       throw err;
     }
   });

@@ -75,10 +75,29 @@ test('rotate removes staging directories older than a day and refuses an empty p
     mkdirSync(old, { recursive: true });
     const past = new Date(Date.now() - 2 * 24 * HOUR);
     utimesSync(old, past, past);
+    const fresh = join(root, '.staging', 'fresh');
+    mkdirSync(fresh, { recursive: true });
+    // --dry-run lists what the real run removes, staging included, and removes nothing.
+    const dry = await runScriptProcess('rotate', ['--config', scratchConfig(dir), '--dry-run']);
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /remove {2}\.staging\/20200101T000000Z \(a staging directory older than a day\)/);
+    assert.doesNotMatch(dry.stdout, /\.staging\/fresh/);
+    assert.equal(existsSync(old), true);
     const r = await runScriptProcess('rotate', ['--config', scratchConfig(dir)]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(existsSync(old), false);
     assert.match(r.stdout, /removed a staging directory older than a day/);
+    assert.equal(existsSync(fresh), true, 'a fresh staging directory may be a running backup');
+    // Metrics that cannot be written (a file where the directory should be) warn; the removal stands (exit 0).
+    writeSet(root, new Date(Date.now() - 30 * 24 * HOUR));
+    writeSet(root, new Date(Date.now() - 31 * 24 * HOUR));
+    writeSet(root, new Date(Date.now() - 60 * 24 * HOUR));
+    rmSync(join(dir, 'textfile'), { recursive: true, force: true });
+    writeFileSync(join(dir, 'textfile'), 'not a directory');
+    const m = await runScriptProcess('rotate', ['--config', scratchConfig(dir), '--json']);
+    assert.equal(m.code, 0, m.stdout + m.stderr);
+    assert.match(m.stderr + m.stdout, /could not write metrics/);
+    assert.ok((JSON.parse(m.stdout) as { remove: string[] }).remove.length > 0);
     const empty = join(dir, 'empty.yaml');
     writeFileSync(empty, `backup:\n  root: ./backups\n  retention: {}\n`);
     const e = await runScriptProcess('rotate', ['--config', empty]);
