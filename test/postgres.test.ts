@@ -440,6 +440,21 @@ test('Ctrl-C during the load: exit 1, the staged database dropped, the target ne
   }
 });
 
+test('verify-latest --deep interrupted: exit 1 without a verdict or a failure metric, the scratch database dropped', { skip }, async () => {
+  const started = join(env.dir, 'slow-drill.started');
+  const slow = shims('slow-drill', { pg_restore: `case " $* " in *" -f - "*) touch "${started}"; exec sleep 30 ;; esac\nexec "${join(env.pg.binDir, 'pg_restore')}" "$@"\n` });
+  const { config, id } = await freshSet('drill-interrupted.yaml', {});
+  const prom = join(env.textfileDir, 'llc_verify.prom');
+  const good = await runScriptProcess('verify-latest', ['--config', config, '--deep']);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  const before = readFileSync(prom, 'utf8');
+  const r = await runScriptProcess('verify-latest', ['--config', config, '--deep'], { env: slow, interrupt: { when: () => existsSync(started), signal: 'SIGTERM' } });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stdout + r.stderr, /failed verification/);
+  assert.equal(readFileSync(prom, 'utf8'), before, 'the last verdict stands');
+  assert.equal(env.pg.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE 'llc_scratch_${id.toLowerCase()}%';`), '0');
+});
+
 test('a staged database left by an interrupted restore of the same set is dropped first, and said so', { skip }, async () => {
   const { config, id } = await freshSet('leftover.yaml', { app: 'app_after_kill' });
   const leftover = `llc_restore_${id.toLowerCase()}_0`;
