@@ -1,7 +1,7 @@
 // Read the `image:` of every service in a compose file, with file:line:column from the YAML parser,
 // interpolated like Compose (${VAR}, ${VAR:-d}, ${VAR?err}) from a .env beside the file plus the process env.
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, isAlias, type Document, type Node, type YAMLMap } from 'yaml';
 import { interpolate } from './interpolate.ts';
@@ -25,6 +25,10 @@ export interface ComposeImage {
   style: 'plain' | 'double' | 'single' | 'block' | 'alias' | 'merged' | 'none';
   /** The service builds its image (build:), so a missing image is not a problem. */
   builds: boolean;
+  /** Why a service without image: needs none here: `extends <service>`, or an override file (checked with its base). */
+  inherits?: string;
+  /** The other compose file a service extends (absolute path): part of the stack, so it is checked too. */
+  extendsFile?: string;
   /** Reason text of a "# TODO digest: <reason>" comment on or right above the image line. */
   todoDigest?: string;
 }
@@ -141,8 +145,9 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
     throw new UsageError(
       `invalid YAML in ${file}`,
       doc.errors.map((e) => {
-        const at = e.linePos?.[0];
-        return `${file}${at ? `:${at.line}:${at.col}` : ''}: ${e.message.split('\n')[0]}`;
+        // linePos is filled only with prettyErrors (which rewrites the message): the offset gives the same place.
+        const at = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+        return `${file}:${at.line}:${at.col}: ${e.message.split('\n')[0]}`;
       }),
     );
   }
@@ -165,7 +170,20 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
     const builds = svc.has('build') || mergeSources(svc, doc).some((m) => m.has('build'));
     const found = findImageNode(svc, doc);
     if (!found || !isScalar(found.node) || found.node.value === null || found.node.value === undefined) {
-      images.push({ file, service, interpolationErrors: [], line: keyPos.line, col: keyPos.col, style: 'none', builds });
+      const inherits = inheritedFrom(svc, file);
+      const ext = svc.get('extends', true) as Node | undefined;
+      const extFile = isMap(ext) && isScalar(ext.get('file', true)) ? String(ext.get('file')) : undefined;
+      images.push({
+        file,
+        service,
+        interpolationErrors: [],
+        line: keyPos.line,
+        col: keyPos.col,
+        style: 'none',
+        builds,
+        ...(inherits ? { inherits } : {}),
+        ...(extFile ? { extendsFile: resolve(dirname(file), extFile) } : {}),
+      });
       continue;
     }
     const node = found.node;
@@ -193,6 +211,21 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
     });
   }
   return { file, text, images };
+}
+
+/**
+ * Compose files named like compose.override.yaml are laid over a base file (Compose reads compose.override.yaml
+ * by itself): a service there may change its environment only, its image is the base file's.
+ */
+export const OVERRIDE_FILE = /(?:^|[./_-])override(?:[./_-][^/]*)?\.ya?ml$/;
+
+/** Why a service that names no image needs none in this file, if it does not. */
+function inheritedFrom(svc: YAMLMap, file: string): string | undefined {
+  const ext = svc.get('extends', true) as Node | undefined;
+  if (isScalar(ext) && ext.value) return `extends ${String(ext.value)}`;
+  if (isMap(ext) && ext.get('service')) return `extends ${String(ext.get('service'))}${ext.get('file') ? ` in ${String(ext.get('file'))}` : ''}`;
+  if (OVERRIDE_FILE.test(basename(file))) return 'override file';
+  return undefined;
 }
 
 /** Read a compose file. Unreadable input is a UsageError (exit 2), as is invalid YAML. */

@@ -2,7 +2,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve, isAbsolute } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
+import { parseDocument, isMap, isSeq, isScalar, LineCounter, type Node } from 'yaml';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { validate as configValidator } from '../schemas/config.validate.ts';
 import type { FromSchema } from 'json-schema-to-ts';
@@ -169,8 +169,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 
 export function parseConfigText(text: string, where: { path: string; dir: string; env: Record<string, string | undefined> }): LoadedConfig {
   const errors: string[] = [];
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
-  for (const e of doc.errors) errors.push(`${where.path}: ${e.message.split('\n')[0]}`);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  for (const e of doc.errors) {
+    const at = lineCounter.linePos(e.pos[0]);
+    errors.push(`${where.path}:${at.line}:${at.col}: ${e.message.split('\n')[0]}`);
+  }
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}`, errors);
   const secrets: string[] = [];
   const interpolated: (string | number)[][] = [];

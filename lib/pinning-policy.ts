@@ -57,6 +57,8 @@ export interface ImageInput {
   interpolationErrors: string[];
   /** The service has a build: section. */
   builds?: boolean;
+  /** Where the image comes from when the service names none: another service it extends, or the file it overrides. */
+  inherits?: string;
   /** Reason of a `# TODO digest: <reason>` marker next to the image line. */
   todoDigest?: string;
 }
@@ -72,8 +74,9 @@ const warn = (rule: Rule, message: string): Finding => ({ severity: 'warning', r
 /** Judge one service image. Every finding says what to do about it. */
 export function checkImage(input: ImageInput, policy: PinningPolicy = DEFAULT_POLICY): ImageVerdict {
   if (input.raw === undefined) {
-    // A service that builds its image has nothing to pin here; one that neither builds nor names an image is broken.
-    return { findings: input.builds ? [] : [err('no-image', 'no image: and no build: (name a pinned image)')] };
+    // A service that builds its image has nothing to pin here, nor one whose image is checked where it is named
+    // (the service it extends, the file an override file is laid over); one with none of these is broken.
+    return { findings: input.builds || input.inherits ? [] : [err('no-image', 'no image: and no build: (name a pinned image)')] };
   }
   if (input.interpolationErrors.length > 0) {
     return { findings: input.interpolationErrors.map((e) => err('unresolved-variable', `image "${input.raw}": ${e}`)) };

@@ -1,7 +1,7 @@
 // check-pinning: CI check that every compose image is pinned (no latest/floating tags, digests for critical services).
 // Example: npx tsx scripts/check-pinning.ts compose/compose.prod.yaml --format github
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve as absolutePath } from 'node:path';
 import { isMap, parseDocument, type Node } from 'yaml';
 import { runScript, startIfEntry, type CommandSpec, type ScriptIO } from '../lib/cli.ts';
 import { defaultConfigPath, loadConfig } from '../lib/config.ts';
@@ -178,6 +178,12 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
         return { env, file: readComposeImages(p, env.env) };
       };
       let files = paths.map(read);
+      // A file that a checked service extends (extends: {file: ...}) is part of the stack: its images are checked too.
+      for (let i = 0; i < files.length; i++) {
+        for (const img of files[i]!.file.images) {
+          if (img.extendsFile && !files.some((f) => absolutePath(f.file.file) === img.extendsFile)) files.push(read(img.extendsFile));
+        }
+      }
       for (const f of files) out.detail(`${f.file.file}: variables from ${f.env.envFile ?? 'the process environment only'}`);
 
       // Resolve before judging, so that --write is judged on what it wrote.

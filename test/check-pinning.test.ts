@@ -224,13 +224,38 @@ test('exit 2 on an unreadable file, invalid YAML, and bad flags', async (t) => {
   assert.match(yaml.stdout + yaml.stderr, /invalid YAML in .*bad\.yaml/);
   const dup = join(dir, 'dup.yaml');
   writeFileSync(dup, 'services:\n  a:\n    image: x:1\n    image: x:2\n');
-  assert.equal((await checkPinning([dup])).code, 2, 'duplicate keys are invalid YAML, as in Compose');
+  const dupRun = await checkPinning([dup]);
+  assert.equal(dupRun.code, 2, 'duplicate keys are invalid YAML, as in Compose');
+  assert.match(dupRun.stdout + dupRun.stderr, /dup\.yaml:4:5: Map keys must be unique/, 'the place of the problem');
   assert.equal((await checkPinning([bad, '--format', 'xml'])).code, 2);
   assert.equal((await checkPinning([bad, '--no-such-flag'])).code, 2);
   // A missing --dotenv file, as a child process: the flag is ours, not Node's.
   const noEnvFile = await checkPinning([bad, '--dotenv', join(dir, 'missing.env')]);
   assert.equal(noEnvFile.code, 2);
   assert.match(noEnvFile.stdout + noEnvFile.stderr, /env file not found: .*missing\.env/);
+});
+
+test('extends and override files: a service without image: that takes it from elsewhere is judged there, not flagged', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'ext.yaml'), 'services:\n  base:\n    image: redis:7.2.4\n  app:\n    extends:\n      service: base\n  short:\n    extends: base\n');
+  writeFileSync(join(dir, 'compose.override.yaml'), 'services:\n  mcp:\n    environment:\n      FOO: bar\n');
+  writeFileSync(join(dir, 'base.yaml'), 'services:\n  x:\n    image: foo:latest\n');
+  writeFileSync(join(dir, 'uses-base.yaml'), 'services:\n  y:\n    extends: { file: base.yaml, service: x }\n');
+  writeFileSync(join(dir, 'plain.yaml'), 'services:\n  mcp:\n    environment:\n      FOO: bar\n');
+  for (const ok of ['ext.yaml', 'compose.override.yaml']) {
+    const r = await checkPinning([join(dir, ok)]);
+    assert.equal(r.code, 0, `${ok}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout + r.stderr, /0 violations/);
+  }
+  // The file extended from is checked too: a floating tag there is not hidden behind extends.
+  const other = await checkPinning([join(dir, 'uses-base.yaml')]);
+  assert.equal(other.code, 1, other.stdout + other.stderr);
+  assert.match(other.stdout + other.stderr, /base\.yaml:3:12 x: image "foo:latest" uses the floating tag "latest"/);
+  assert.match(other.stdout + other.stderr, /in 2 files/);
+  // A file that is no override and names no image for a service is still broken.
+  const plain = await checkPinning([join(dir, 'plain.yaml')]);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stdout + plain.stderr, /plain\.yaml:2:3 mcp: no image: and no build:/);
 });
 
 test('every flag the docs may show is in spec.flags', () => {

@@ -104,7 +104,7 @@ test('every mistake is reported at once, each with its path', () => {
 test('via: local needs a url; bad YAML and duplicate keys are errors', () => {
   assert.throws(() => parseConfigText('sources:\n  postgres: { via: local, databases: [a] }\n', where()), (e: UsageError) => e.details.includes('sources.postgres.url: is required'));
   assert.throws(() => parseConfigText('backup: [\n', where()), UsageError);
-  assert.throws(() => parseConfigText('backup:\n  root: /a\n  root: /b\n', where()), UsageError);
+  assert.throws(() => parseConfigText('backup:\n  root: /a\n  root: /b\n', where()), (e: UsageError) => e.details.some((d) => /ops\.config\.yaml:3:3: Map keys must be unique/.test(d)));
 });
 
 test('.env beside the config is read, and the process environment wins over it', () => {
