@@ -200,7 +200,13 @@ export function alembicFailure(stdout: string, stderr: string): string {
   if (failed) return failed.slice('FAILED: '.length).trim();
   const lines = stderr.split('\n').map((l) => l.trimEnd()).filter(Boolean);
   const exception = lines.filter((l) => /^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:/.test(l)).at(-1);
-  if (exception) return exception;
+  // The last frame of the app's own code (a migration or env.py, not a library) says where: a syntax error names
+  // its file only there.
+  const frame = lines
+    .map((l) => /^\s*File "([^"]+)", line (\d+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && !/[/\\](?:site|dist)-packages[/\\]|[/\\]lib[/\\]python3[^/\\]*[/\\]|^<frozen /.test(m[1]!))
+    .at(-1);
+  if (exception) return frame ? `${exception} (${frame[1]}, line ${frame[2]})` : exception;
   const plain = lines.filter((l) => !/^(INFO|WARNI?N?G?|DEBUG)\s/.test(l) && !/^\s/.test(l)).at(-1);
   return plain ?? lines.at(-1) ?? 'no output';
 }

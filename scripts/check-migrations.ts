@@ -90,9 +90,18 @@ const NOT_EMPTY_SQL = `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace
   + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE t.typtype IN ('e', 'd') AND n.nspname NOT IN ('pg_catalog', 'information_schema'));`;
 
+/** --database-url as a URL, or a usage error naming the flag (never the URL: it may hold the password). */
+function parseUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch {
+    throw new UsageError('--database-url is not a valid URL (postgresql://user:password@host:port/db; a port is 1-65535, special characters in the password %-escaped)');
+  }
+}
+
 /** Refuse a database that holds anything: the check upgrades and downgrades it. */
 async function refuseNonEmpty(runner: Runner, url: string): Promise<void> {
-  const parsed = new URL(url);
+  const parsed = parseUrl(url);
   const db = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (!db) throw new UsageError('--database-url must name a database (postgresql://user@host:port/DB)');
   const ep = pgEndpoint({ via: 'local', url, databases: [db] } as PostgresConfig, undefined);
@@ -117,7 +126,7 @@ async function scratchDatabase(ctx: ScriptContext, runner: Runner, given: string
     const password = urlPassword(given);
     if (password) ctx.out.redactor.add(password);
     await refuseNonEmpty(runner, given);
-    const u = new URL(given);
+    const u = parseUrl(given);
     return { url: given, label: `${u.hostname}:${u.port || 5432}${u.pathname}` };
   }
   if (!findPgBin()) throw new UsageError(`no --database-url and no local PostgreSQL for a throwaway cluster: ${PG_INSTALL_HINT}`);

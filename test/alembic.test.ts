@@ -152,6 +152,18 @@ test('lastRunning names the revision Alembic was working on; alembicFailure find
   assert.equal(alembicFailure("FAILED: Can't locate revision identified by 'deadbeef0000'\n", 'ERROR [alembic.util.messaging] ...'), "Can't locate revision identified by 'deadbeef0000'");
   assert.equal(unknownRevision("Can't locate revision identified by 'deadbeef0000'"), 'deadbeef0000');
   assert.equal(alembicFailure('', 'INFO  [x] Context impl\nDATABASE_URL is not set\n'), 'DATABASE_URL is not set');
+  // The app's own frame names the file (a syntax error is nowhere else); library frames do not count.
+  const syntax = [
+    'Traceback (most recent call last):',
+    '  File "/usr/lib/python3/dist-packages/alembic/script/base.py", line 210, in _load_revisions',
+    '  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed',
+    '  File "/srv/app/migrations/versions/3d2c_create_tags.py", line 28',
+    '    def broken(:',
+    '               ^',
+    'SyntaxError: invalid syntax',
+  ].join('\n');
+  assert.equal(alembicFailure('', syntax), 'SyntaxError: invalid syntax (/srv/app/migrations/versions/3d2c_create_tags.py, line 28)');
+  assert.match(alembicFailure('', down), /does not exist$/, 'no frame of the app: the exception alone');
 });
 
 const G: Revision[] = parseHistory(LINEAR);

@@ -132,5 +132,12 @@ describe('check-migrations (real Alembic, real PostgreSQL)', { skip }, () => {
     const r = await runScriptChild('check-migrations.ts', ['--app-dir', work], env);
     assert.equal(r.code, 2);
     assert.match(r.stderr + r.stdout, /no alembic\.ini in/);
+    const app = fixtureApp(undefined, mkdtempSync(join(work, 'app-')));
+    for (const url of ['postgresql://u:s3cr3t@host:99999/db', 'postgresql://u:s3cr3t@[bad/db']) {
+      const u = await runScriptChild('check-migrations.ts', ['--app-dir', app, '--database-url', url], env);
+      assert.equal(u.code, 2, u.stdout + u.stderr);
+      assert.match(u.stderr + u.stdout, /--database-url is not a valid URL/);
+      assert.doesNotMatch(u.stderr + u.stdout, /s3cr3t/);
+    }
   });
 });
