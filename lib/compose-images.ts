@@ -66,12 +66,38 @@ export function composeEnv(file: string, opts: { envFile?: string; env?: NodeJS.
   let fileEnv: Record<string, string> = {};
   if (envFile) {
     try {
-      fileEnv = parseDotenv(readFileSync(envFile));
+      const text = readFileSync(envFile, 'utf8');
+      fileEnv = expandDotenv(text, parseDotenv(text), processEnv);
     } catch (err) {
       throw new UsageError(`cannot read env file ${envFile}: ${(err as Error).message}`);
     }
   }
   return { env: { ...fileEnv, ...processEnv }, ...(envFile ? { envFile } : {}) };
+}
+
+/**
+ * .env values as Compose reads them: an unquoted or double-quoted value may use ${VAR} of the lines above it and
+ * of the process environment (which wins, as everywhere); a single-quoted value is literal. A value naming a
+ * variable that is set nowhere stays as written, and the image that uses it is reported.
+ */
+export function expandDotenv(text: string, parsed: Record<string, string>, processEnv: Record<string, string | undefined>): Record<string, string> {
+  const literal = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*(['"]?)/.exec(line);
+    if (!m) continue;
+    if (m[2] === "'") literal.add(m[1]!);
+    else literal.delete(m[1]!);
+  }
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (literal.has(key)) {
+      out[key] = value;
+      continue;
+    }
+    const r = interpolate(value, { ...out, ...processEnv });
+    out[key] = r.errors.length ? value : r.value;
+  }
+  return out;
 }
 
 function styleOf(node: Node): ComposeImage['style'] {

@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkImage, pinningPolicy, type ImageInput } from '../lib/pinning-policy.ts';
-import { composeImagesFromText } from '../lib/compose-images.ts';
+import { composeImagesFromText, expandDotenv } from '../lib/compose-images.ts';
 import { spec } from '../scripts/check-pinning.ts';
 import { ROOT, runScriptProcess, type ScriptRun } from './helpers/scripts.ts';
 
@@ -256,6 +256,18 @@ test('extends and override files: a service without image: that takes it from el
   const plain = await checkPinning([join(dir, 'plain.yaml')]);
   assert.equal(plain.code, 1);
   assert.match(plain.stdout + plain.stderr, /plain\.yaml:2:3 mcp: no image: and no build:/);
+});
+
+test('.env values use the variables above them and the process environment, as Compose reads .env; single quotes are literal', async (t) => {
+  const text = 'BASE=1.2.3\nTAG=${BASE}\nQUOTED="v${BASE}"\nLIT=\'${BASE}\'\nFROM_ENV=${OUTER:-none}\nUNSET=${NOWHERE}\n';
+  const env = expandDotenv(text, { BASE: '1.2.3', TAG: '${BASE}', QUOTED: 'v${BASE}', LIT: '${BASE}', FROM_ENV: '${OUTER:-none}', UNSET: '${NOWHERE}' }, { OUTER: 'outer' });
+  assert.deepEqual(env, { BASE: '1.2.3', TAG: '1.2.3', QUOTED: 'v1.2.3', LIT: '${BASE}', FROM_ENV: 'outer', UNSET: '${NOWHERE}' });
+  const dir = tempDir(t);
+  writeFileSync(join(dir, '.env'), 'BASE=1.2.3\nTAG=${BASE}\n');
+  writeFileSync(join(dir, 'compose.yaml'), 'services:\n  app:\n    image: ghcr.io/x/app:${TAG}\n');
+  const r = await checkPinning([join(dir, 'compose.yaml')]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /\(= "ghcr\.io\/x\/app:1\.2\.3"\)/);
 });
 
 test('every flag the docs may show is in spec.flags', () => {
