@@ -154,9 +154,14 @@ export async function listSets(root: string): Promise<ListedSet[]> {
     throw err;
   }
   const sets: ListedSet[] = [];
-  for (const id of names.filter((n) => SET_ID.test(n)).sort()) {
+  for (const id of names.filter((n) => SET_ID.test(n.toUpperCase())).sort()) {
     const dir = join(root, id);
     const problems: string[] = [];
+    if (!SET_ID.test(id)) {
+      // Renamed by hand or by a tool that lower-cases: not a set as written, but worth saying rather than ignoring.
+      sets.push({ id, dir, manifest: null, problems: [`not a set id as written (sets are named like ${id.toUpperCase()})`] });
+      continue;
+    }
     let manifest: Manifest | null = null;
     try {
       const data = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as unknown;

@@ -1,7 +1,7 @@
 // rotate and verify-latest on disk: dry-run equals the real run, incomplete sets never count, age and deep drills.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, utimesSync, copyFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, utimesSync, copyFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSet } from './helpers/fake-sets.ts';
@@ -37,6 +37,9 @@ test('rotate --dry-run prints exactly what a real rotate then removes; incomplet
     mkdirSync(join(root, '20991230T000000Z'));
     mkdirSync(join(root, '20991229T000000Z'));
     writeFileSync(join(root, '20991229T000000Z', 'manifest.json'), '{"id": broken');
+    // A complete set renamed to lower case: not a set as written, reported rather than silently ignored.
+    const renamed = writeSet(root, new Date(now - 3 * HOUR));
+    renameSync(join(root, renamed), join(root, '20991231t000000z'));
     const config = scratchConfig(dir);
     const before = sets(root);
     const dry = await runScriptProcess('rotate', ['--config', config, '--dry-run', '--json']);
@@ -46,6 +49,7 @@ test('rotate --dry-run prints exactly what a real rotate then removes; incomplet
     assert.ok(plan.remove.length > 0 && plan.keep.length > 0);
     assert.ok(!plan.keep.some((k) => k.id.startsWith('2099')) && !plan.remove.some((r) => r.startsWith('2099')), 'incomplete sets are neither kept nor removed');
     assert.match(dry.stderr, /not counted and not removed: incomplete set 20991230T000000Z/);
+    assert.match(dry.stderr, /not counted and not removed: incomplete set 20991231t000000z \(not a set id as written \(sets are named like 20991231T000000Z\)\)/);
     assert.ok(plan.keep.every((k) => k.reasons.length > 0));
     const real = await runScriptProcess('rotate', ['--config', config, '--json']);
     assert.equal(real.code, 0, real.stderr);
