@@ -204,7 +204,7 @@ export function alembicFailure(stdout: string, stderr: string): string {
   // its file only there.
   const frame = lines
     .map((l) => /^\s*File "([^"]+)", line (\d+)/.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null && !/[/\\](?:site|dist)-packages[/\\]|[/\\]lib[/\\]python3[^/\\]*[/\\]|^<frozen /.test(m[1]!))
+    .filter((m): m is RegExpExecArray => m !== null && !/[/\\](?:site|dist)-packages[/\\]|[/\\]lib[/\\]python3[^/\\]*[/\\]|^</.test(m[1]!))
     .at(-1);
   if (exception) return frame ? `${exception} (${frame[1]}, line ${frame[2]})` : exception;
   const plain = lines.filter((l) => !/^(INFO|WARNI?N?G?|DEBUG)\s/.test(l) && !/^\s/.test(l)).at(-1);

@@ -219,7 +219,9 @@ export async function checkMigrations(runner: Runner, s: AlembicSettings, out: S
     }
     steps.push({ step: 'stairway', status: 'ok', message: `${order.length} revisions upgrade, downgrade and upgrade again`, details: [] });
   } catch (err) {
-    steps.push(failed('stairway', err, at));
+    // Failing before Alembic logs "Running ..." (a revision without downgrade()): the reason names its module.
+    const named = err instanceof AlembicError && !err.revision ? history.find((r) => err.reason.includes(r.id))?.id : undefined;
+    steps.push(failed('stairway', err, at ?? named));
   }
   return { steps, revisions: history };
 }

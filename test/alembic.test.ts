@@ -158,6 +158,7 @@ test('lastRunning names the revision Alembic was working on; alembicFailure find
     '  File "/usr/lib/python3/dist-packages/alembic/script/base.py", line 210, in _load_revisions',
     '  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed',
     '  File "/srv/app/migrations/versions/3d2c_create_tags.py", line 28',
+    '  File "<string>", line 8, in <module>',
     '    def broken(:',
     '               ^',
     'SyntaxError: invalid syntax',

@@ -2,7 +2,7 @@
 // fixture app, fails naming the cause on each variant, refuses a non-empty database, keeps the password out.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgSandbox, type PgSandbox } from '../lib/pg-sandbox.ts';
@@ -115,6 +115,19 @@ describe('check-migrations (real Alembic, real PostgreSQL)', { skip }, () => {
     assert.equal(code, 0, stderr);
     assert.deepEqual(report.steps.map((s) => s.status), ['ok', 'ok', 'ok', 'ok']);
     assert.match(stderr, /stairway: 5e4f6a7b8c05 up, down to 3d2c4d5e6f03, up/);
+  });
+
+  test('a revision without downgrade(): the stairway fails naming that revision (Alembic fails before it logs one)', async () => {
+    const { url } = freshDb();
+    const app = fixtureApp(undefined, mkdtempSync(join(work, 'app-')));
+    const victim = fixtureRevisions()[1]!.id;
+    const file = join(app, 'migrations/versions', readdirSync(join(app, 'migrations/versions')).find((f) => f.startsWith(victim))!);
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/\ndef downgrade\(\)[^\n]*:\n(?: {4}[^\n]*\n)+/, '\n'));
+    const r = await runScriptChild('check-migrations.ts', ['--app-dir', app, '--database-url', url, '--json'], env);
+    assert.equal(r.code, 1, r.stderr);
+    const stair = (JSON.parse(r.stdout) as { steps: { step: string; revision?: string; message: string }[] }).steps.find((s) => s.step === 'stairway')!;
+    assert.equal(stair.revision, victim);
+    assert.match(stair.message, /has no attribute 'downgrade'/);
   });
 
   test('a database that is not empty is refused (exit 5) and left untouched', async () => {
