@@ -177,13 +177,17 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
         const env = composeEnv(p, envFile ? { envFile } : {});
         return { env, file: readComposeImages(p, env.env) };
       };
-      let files = paths.map(read);
       // A file that a checked service extends (extends: {file: ...}) is part of the stack: its images are checked too.
-      for (let i = 0; i < files.length; i++) {
-        for (const img of files[i]!.file.images) {
-          if (img.extendsFile && !files.some((f) => absolutePath(f.file.file) === img.extendsFile)) files.push(read(img.extendsFile));
+      const readAll = () => {
+        const all = paths.map(read);
+        for (let i = 0; i < all.length; i++) {
+          for (const img of all[i]!.file.images) {
+            if (img.extendsFile && !all.some((f) => absolutePath(f.file.file) === img.extendsFile)) all.push(read(img.extendsFile));
+          }
         }
-      }
+        return all;
+      };
+      let files = readAll();
       for (const f of files) out.detail(`${f.file.file}: variables from ${f.env.envFile ?? 'the process environment only'}`);
 
       // Resolve before judging, so that --write is judged on what it wrote.
@@ -231,7 +235,7 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
           for (const img of pins.keys()) written.add(key(img));
           out.detail(`${file.file}: wrote ${pins.size} digest${pins.size === 1 ? '' : 's'}`);
         }
-        if (written.size) files = paths.map(read);
+        if (written.size) files = readAll();
       }
 
       const reports: ImageReport[] = [];
@@ -259,7 +263,8 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
             if (pinned && pinned !== r.digest && !report.written) {
               findings.push({ severity: 'warning', rule: 'digest-mismatch', message: `the registry now serves ${r.digest} for tag "${verdict.ref.tag}", not the pinned ${pinned} (the tag was re-pushed; re-pin deliberately)` });
             }
-            const note = writeNotes.get(key(img));
+            // An image through an anchor that was pinned where the anchor is defined has its digest now: no note.
+            const note = pinned ? undefined : writeNotes.get(key(img));
             if (note) findings.push({ severity: 'warning', rule: 'not-written', message: `not written: ${note}` });
           }
           reports.push(report);

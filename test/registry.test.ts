@@ -196,6 +196,19 @@ test('check-pinning --resolve prints tag@sha256 with the digests the registry re
   assert.match(text.stdout, new RegExp(`resolve\\.yaml:5:12 app: 127\\.0\\.0\\.1:${port}/test/app:1\\.0@${pushed['1.0']}`));
 });
 
+test('check-pinning --write pins an anchor where it is defined; the alias that uses it is not reported as not written', { skip }, async (t) => {
+  const file = join(dir, 'anchor.yaml');
+  const r0 = `127.0.0.1:${port}/test/app`;
+  writeFileSync(file, `services:\n  a:\n    image: &img ${r0}:2.0\n  b:\n    image: *img\n`);
+  t.after(() => rmSync(file, { force: true }));
+  const r = await checkPinning([file, '--write', '--json']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const by = Object.fromEntries((JSON.parse(r.stdout) as ResolveDoc).images.map((i) => [i.service, i]));
+  assert.equal(by.a!.written, true);
+  assert.doesNotMatch(by.b!.findings.map((f) => f.message).join(';'), /not written/);
+  assert.equal(readFileSync(file, 'utf8'), `services:\n  a:\n    image: &img ${r0}:2.0@${pushed['2.0']}\n  b:\n    image: *img\n`);
+});
+
 test('check-pinning --write changes only the image lines, keeps comments, and never replaces a digest', { skip }, async (t) => {
   const file = join(dir, 'write.yaml');
   const before = composeText().replace(/\n  missing:\n.*\n/, '\n');
