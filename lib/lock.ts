@@ -142,10 +142,11 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
         throw new LockedError(`another run holds the lock ${path}: ${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`);
       }
       if (!holder && Date.now() - statMtime(path) < 5000) {
-        // Unreadable and fresh: a run of an older version may be between creating and writing it.
+        // Unreadable and fresh: a run writing it in place (a file system without hard links) may be between
+        // creating and writing it.
         throw new LockedError(`another run is taking the lock ${path} right now`);
       }
-      clearStale(path, judged);
+      if (!clearStale(path, judged)) continue;
       onStale(
         holder
           ? `cleared a stale lock left by ${holder.command} (pid ${holder.pid}, started ${holder.startedAt}): that process is gone`
@@ -190,8 +191,11 @@ function removeLeftovers(root: string): void {
   }
 }
 
-/** Remove the stale lock `path` if it is still the file with inode `judged`, holding `.lock.clearing` while at it. */
-function clearStale(path: string, judged: number): void {
+/**
+ * Remove the stale lock `path` if it is still the file with inode `judged`, holding `.lock.clearing` while at it.
+ * False when nothing was removed (the lock changed meanwhile, or a dead clearer's leftover was removed instead).
+ */
+function clearStale(path: string, judged: number): boolean {
   const clearing = `${path}.clearing`;
   let fd: number;
   try {
@@ -200,13 +204,15 @@ function clearStale(path: string, judged: number): void {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     if (Date.now() - statMtime(clearing) > CLEARING_STALE_MS) {
       rmSync(clearing, { force: true }); // left by a run that died while clearing: the next attempt takes it
-      return;
+      return false;
     }
     throw new LockedError(`another run is clearing a stale lock ${path} right now`);
   }
   closeSync(fd);
   try {
-    if (inodeOf(path) === judged) unlinkSync(path);
+    if (inodeOf(path) !== judged) return false;
+    unlinkSync(path);
+    return true;
   } finally {
     rmSync(clearing, { force: true });
   }
