@@ -2,7 +2,7 @@
 // fixture app, fails naming the cause on each variant, refuses a non-empty database, keeps the password out.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPgSandbox, type PgSandbox } from '../lib/pg-sandbox.ts';
@@ -58,10 +58,17 @@ describe('check-migrations (real Alembic, real PostgreSQL)', { skip }, () => {
     assert.equal(pg.sql('SELECT version_num FROM alembic_version;', db), fixtureRevisions().at(-1)!.id);
   });
 
-  test('without --database-url it starts and removes its own throwaway cluster', async () => {
-    const sandboxes = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('llc-check-migrations-')));
+  test('without --database-url it starts and removes its own throwaway cluster', async (t) => {
+    // A temp dir of this run's own (readable by the postgres user): other runs on the machine cannot show up in it.
+    const tmp = mkdtempSync(join(tmpdir(), 'llc-checkmig-tmp-'));
+    chmodSync(tmp, 0o755);
+    t.after(() => rmSync(tmp, { recursive: true, force: true }));
+    const sandboxes = () => new Set(readdirSync(tmp).filter((f) => f.startsWith('llc-check-migrations-')));
     const before = sandboxes();
-    const { code, report, stderr } = await check(undefined);
+    const app = fixtureApp(undefined, mkdtempSync(join(work, 'app-')));
+    const r = await runScriptChild('check-migrations.ts', ['--app-dir', app, '--json'], { ...env, TMPDIR: tmp });
+    const { code, stderr } = r;
+    const report = JSON.parse(r.stdout) as Report;
     assert.equal(code, 0, stderr);
     assert.equal(report.database, 'throwaway');
     assert.deepEqual(report.steps.map((s) => s.status), ['ok', 'ok', 'ok', 'ok']);
