@@ -1,6 +1,6 @@
 // One lock for every mutating script: <root>/.lock holds pid, the process's start time and the command.
 // A holder that is gone (or whose pid was reused by another process) is cleared and we say so; a live one is exit 3.
-import { openSync, writeSync, closeSync, readFileSync, unlinkSync, statSync, linkSync, rmSync, readdirSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, unlinkSync, statSync, linkSync, rmSync, readdirSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ensureDirSync } from './fs-util.ts';
 import { hostname } from 'node:os';
@@ -73,27 +73,31 @@ function asLockInfo(data: unknown): LockInfo | null {
   return ok ? (d as unknown as LockInfo) : null;
 }
 
-/** Inode of a path, or undefined when it is gone. */
-function inodeOf(path: string): number | undefined {
+/**
+ * How long a `.lock.clearing` that cannot be judged (unreadable, or from another host) may exist before it is taken
+ * for a leftover. One of this host's is judged by its pid: a clearer that is alive, however slow, is never overtaken.
+ */
+const CLEARING_STALE_MS = 60_000;
+
+/** A file's text, or undefined when it is gone. */
+function readText(path: string): string | undefined {
   try {
-    return statSync(path).ino;
+    return readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-/** How long a `.lock.clearing` may exist before it is taken for the leftover of a run that died while clearing. */
-const CLEARING_STALE_MS = 10_000;
-
 /**
  * Take the lock or throw LockedError (exit 3). `onStale` is told when a dead holder's lock was cleared.
  *
  * The lock is written whole into a file of our own and then hard-linked as `.lock`: link(2) fails when `.lock`
  * exists, so taking it is atomic and nobody ever reads a half-written lock. A lock that cannot be written (a full
- * file system) leaves nothing behind. A stale lock is removed only under `.lock.clearing` (created exclusively), and
- * only if `.lock` is still the very file judged stale: two runs that find the same stale lock cannot each remove it
- * and take the lock, one after the other removing the lock the first has just taken.
+ * file system) leaves nothing behind. A stale lock is removed only while holding `.lock.clearing` (taken the same
+ * way, and given up for a leftover only when its holder is dead), and only if `.lock` still holds exactly what was
+ * judged stale: it is renamed aside and compared, and put back if it is not. Two runs that find the same stale lock
+ * cannot both take the lock, the slower one removing the lock the faster one has just taken.
  */
 export function acquireLock(root: string, command: string, onStale: (msg: string) => void): Lock {
   ensureDirSync(root);
@@ -105,11 +109,12 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
     command,
     startedAt: new Date().toISOString(),
   };
+  const text = JSON.stringify(me);
   const mine = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     const fd = openSync(mine, 'wx', 0o600);
     try {
-      writeSync(fd, JSON.stringify(me));
+      writeSync(fd, text);
     } finally {
       closeSync(fd);
     }
@@ -120,7 +125,7 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        takeLock(mine, path, me);
+        linkOrCreate(mine, path, text);
         removeLeftovers(root);
         let released = false;
         return {
@@ -128,16 +133,15 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
           release() {
             if (released) return;
             released = true;
-            const current = readLock(path);
-            if (current && current.pid === me.pid && current.startedAt === me.startedAt) unlinkSync(path);
+            if (readText(path) === text) unlinkSync(path);
           },
         };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const judged = inodeOf(path);
+      const judged = readText(path);
       if (judged === undefined) continue; // released just now: try again
-      const holder = readLock(path);
+      const holder = parseLock(judged);
       if (holder && isAlive(holder)) {
         throw new LockedError(`another run holds the lock ${path}: ${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt})`);
       }
@@ -146,7 +150,7 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
         // creating and writing it.
         throw new LockedError(`another run is taking the lock ${path} right now`);
       }
-      if (!clearStale(path, judged)) continue;
+      if (!clearStale(path, judged, mine, text)) continue;
       onStale(
         holder
           ? `cleared a stale lock left by ${holder.command} (pid ${holder.pid}, started ${holder.startedAt}): that process is gone`
@@ -159,61 +163,101 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
   }
 }
 
-/** link(2) our file as the lock; where the file system has no hard links, an exclusive create written in place. */
-function takeLock(mine: string, path: string, me: LockInfo): void {
+function parseLock(text: string): LockInfo | null {
   try {
-    linkSync(mine, path);
+    return asLockInfo(JSON.parse(text));
+  } catch {
+    return null;
+  }
+}
+
+/** link(2) our file as `target`; where the file system has no hard links, an exclusive create written in place. */
+function linkOrCreate(mine: string, target: string, text: string): void {
+  try {
+    linkSync(mine, target);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-    const fd = openSync(path, 'wx', 0o600);
+    const fd = openSync(target, 'wx', 0o600);
     try {
-      writeSync(fd, JSON.stringify(me));
+      writeSync(fd, text);
     } catch (e) {
       closeSync(fd);
-      unlinkSync(path);
+      unlinkSync(target);
       throw e;
     }
     closeSync(fd);
   }
 }
 
-/** Our own lock files (`.lock.<pid>.<random>`) of runs killed while taking the lock: their pid is gone. */
+/**
+ * Remove `path` only if it holds exactly `expected`: renamed aside first (atomic: whatever is there then), compared,
+ * and put back if it is something else (a lock taken since it was judged).
+ */
+export function removeIfUnchanged(path: string, expected: string): boolean {
+  const aside = `${path}.aside.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    renameSync(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  try {
+    if (readText(aside) === expected) return true;
+    try {
+      linkSync(aside, path);
+    } catch (err) {
+      // EEXIST: a run took the lock in the instant it was aside. Without hard links, rename back (it may replace).
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') renameSync(aside, path);
+    }
+    return false;
+  } finally {
+    rmSync(aside, { force: true });
+  }
+}
+
+/** Lock files of runs on this host killed while taking the lock (`.lock.<pid>.<random>`, `.lock.aside.*`): their pid is gone. */
 function removeLeftovers(root: string): void {
   for (const name of readdirSync(root)) {
-    const m = /^\.lock\.(\d+)\.[0-9a-f]{8}$/.exec(name);
+    const m = /^\.lock\.(?:(?:clearing\.)?aside\.)?(\d+)\.[0-9a-f]{8}$/.exec(name);
     if (!m) continue;
+    const file = join(root, name);
+    const info = parseLock(readText(file) ?? '');
+    // Another host's (a shared root) or another pid namespace's run is not ours to judge by pid.
+    if (info && info.host !== hostname()) continue;
     try {
       process.kill(Number(m[1]), 0);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(root, name), { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(file, { force: true });
     }
   }
 }
 
 /**
- * Remove the stale lock `path` if it is still the file with inode `judged`, holding `.lock.clearing` while at it.
- * False when nothing was removed (the lock changed meanwhile, or a dead clearer's leftover was removed instead).
+ * Remove the stale lock `path` if it still holds `judged`, holding `.lock.clearing` (our own lock file linked there)
+ * while at it. False when nothing was removed: the lock changed meanwhile, or a dead clearer's leftover went first.
  */
-function clearStale(path: string, judged: number): boolean {
+function clearStale(path: string, judged: string, mine: string, text: string): boolean {
   const clearing = `${path}.clearing`;
-  let fd: number;
   try {
-    fd = openSync(clearing, 'wx', 0o600);
+    linkOrCreate(mine, clearing, text);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    if (Date.now() - statMtime(clearing) > CLEARING_STALE_MS) {
-      rmSync(clearing, { force: true }); // left by a run that died while clearing: the next attempt takes it
+    const current = readText(clearing);
+    if (current === undefined) return false; // just finished: look again
+    const clearer = parseLock(current);
+    const dead = clearer ? clearer.host === hostname() && !isAlive(clearer) : Date.now() - statMtime(clearing) > CLEARING_STALE_MS;
+    const foreignAndOld = clearer !== null && clearer.host !== hostname() && Date.now() - statMtime(clearing) > CLEARING_STALE_MS;
+    if (dead || foreignAndOld) {
+      removeIfUnchanged(clearing, current); // left by a run that died while clearing: the next attempt takes it
       return false;
     }
-    throw new LockedError(`another run is clearing a stale lock ${path} right now`);
+    throw new LockedError(`another run is clearing a stale lock ${path} right now${clearer ? ` (pid ${clearer.pid} on ${clearer.host})` : ''}`);
   }
-  closeSync(fd);
   try {
-    if (inodeOf(path) !== judged) return false;
-    unlinkSync(path);
-    return true;
+    return removeIfUnchanged(path, judged);
   } finally {
-    rmSync(clearing, { force: true });
+    removeIfUnchanged(clearing, text);
   }
 }

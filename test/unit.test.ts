@@ -1,14 +1,14 @@
 // Pure pieces: exact argv arrays, redaction, lock staleness, file names from hostile database names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import { composeArgv, composeExec, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output } from '../lib/output.ts';
-import { acquireLock } from '../lib/lock.ts';
+import { acquireLock, processStartTime, removeIfUnchanged } from '../lib/lock.ts';
 import { runScript } from '../lib/cli.ts';
 import { pgProgram } from '../lib/tools.ts';
 import { pickSet } from '../lib/verify.ts';
@@ -244,6 +244,35 @@ test('lock: a file that is not a lock (other JSON shapes, garbage) is cleared on
     writeFileSync(join(dir, `.lock.${dead.pid}.0badcafe`), '{}');
     acquireLock(dir, 'y', () => {}).release();
     assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.lock')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lock: a clearer that is alive is never overtaken, however old its .lock.clearing; a dead one is; removal compares content', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-lock-clear-'));
+  try {
+    const dead = spawnSync('true');
+    const stale = JSON.stringify({ pid: dead.pid, procStart: '1', host: hostname(), command: 'ghost', startedAt: 'then' });
+    const old = new Date(Date.now() - 3_600_000);
+    // A live clearer (this very process, as another run would be) stalled for an hour: others wait (exit 3).
+    writeFileSync(join(dir, '.lock'), stale);
+    writeFileSync(join(dir, '.lock.clearing'), JSON.stringify({ pid: process.pid, procStart: processStartTime(process.pid), host: hostname(), command: 'slow clearer', startedAt: 'now' }));
+    utimesSync(join(dir, '.lock.clearing'), old, old);
+    assert.throws(() => acquireLock(dir, 'x', () => {}), (e: unknown) => e instanceof LockedError && /another run is clearing a stale lock .* \(pid \d+ on /.test((e as Error).message));
+    assert.equal(readFileSync(join(dir, '.lock'), 'utf8'), stale, 'the stale lock is left to its clearer');
+    // The clearer died: its leftover goes, then the stale lock, then the lock is ours.
+    writeFileSync(join(dir, '.lock.clearing'), JSON.stringify({ pid: dead.pid, procStart: '1', host: hostname(), command: 'dead clearer', startedAt: 'then' }));
+    const messages: string[] = [];
+    acquireLock(dir, 'y', (m) => messages.push(m)).release();
+    assert.match(messages.join('\n'), /cleared a stale lock left by ghost/);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.lock')), []);
+    // What was judged stale must still be there to be removed: a lock taken since is put back.
+    writeFileSync(join(dir, '.lock'), 'taken since');
+    assert.equal(removeIfUnchanged(join(dir, '.lock'), stale), false);
+    assert.equal(readFileSync(join(dir, '.lock'), 'utf8'), 'taken since');
+    assert.equal(removeIfUnchanged(join(dir, '.lock'), 'taken since'), true);
+    assert.deepEqual(readdirSync(dir), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
