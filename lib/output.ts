@@ -32,12 +32,16 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** 12 ms, 4.2 s, 3 min 7 s, 5 h 2 min, 3 d 4 h: rounded once, at the unit shown last (never "60 s"). */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return `${m} min ${s} s`;
+  if (ms < 999.5) return `${Math.round(ms)} ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  const m = Math.round(ms / 60_000);
+  if (m < 24 * 60) return `${Math.floor(m / 60)} h ${m % 60} min`;
+  const h = Math.round(ms / 3_600_000);
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
 export class Output {

@@ -71,7 +71,7 @@ export function main(argv: string[]): Promise<number> {
     let newestSet: Date | undefined;
     // Metrics describe the newest set, for alerts: a check of an older set (--from) must not clear or raise them.
     const report = async (ok: boolean) => {
-      if (textfileDir && !ctx.values.from) await writeVerifyMetrics(textfileDir, { level, ok, endedAt: new Date(), newestSet }).catch((e: Error) => out.warn(`could not write metrics: ${e.message}`));
+      if (textfileDir && ctx.values.from === undefined) await writeVerifyMetrics(textfileDir, { level, ok, endedAt: new Date(), newestSet }).catch((e: Error) => out.warn(`could not write metrics: ${e.message}`));
     };
     try {
       for (const s of await incompleteSets(root)) out.warn(`ignored incomplete set ${s.id}: ${s.problems.join('; ')}`);
@@ -82,8 +82,8 @@ export function main(argv: string[]): Promise<number> {
       const ageMs = Date.now() - newestSet.getTime();
       const maxAge = loaded.config.backup?.maxAge ?? '26h';
       const bytes = totalBytes(set);
-      out.info(`set ${set.id}: ${set.manifest.artifacts.length} artifacts, ${formatBytes(bytes)}, ${formatDuration(ageMs)} old`);
-      if (ageMs > parseDuration(maxAge)) problems.push({ message: `${ctx.values.from ? 'set' : 'newest set'} ${set.id} is ${formatDuration(ageMs)} old, more than backup.maxAge ${maxAge}` });
+      out.info(`set ${set.id}: ${set.manifest.artifacts.length} artifacts, ${formatBytes(bytes)}, ${ageMs >= 0 ? `${formatDuration(ageMs)} old` : `dated ${formatDuration(-ageMs)} in the future`}`);
+      if (ageMs > parseDuration(maxAge)) problems.push({ message: `${ctx.values.from === undefined ? 'newest set' : 'set'} ${set.id} is ${formatDuration(ageMs)} old, more than backup.maxAge ${maxAge}` });
       // A set from the future would pass the age check for ever (and hold the newest-set metric there): a clock
       // wrong now or when the set was taken. Five minutes of skew are tolerated.
       if (ageMs < -FUTURE_TOLERANCE_MS) problems.push({ message: `set ${set.id} is dated ${formatDuration(-ageMs)} in the future (startedAt ${set.manifest.startedAt}): check this host's clock and the clock of the host that took it` });

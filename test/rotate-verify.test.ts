@@ -162,6 +162,11 @@ test('verify-latest: a set dated in the future exits 4; --from leaves the metric
     assert.equal(byHand.code, 4, 'five days old: more than maxAge');
     assert.match((JSON.parse(byHand.stdout) as { problems: string[] }).problems.join(''), new RegExp(`^set ${old} is .* old`));
     assert.equal(readFileSync(prom, 'utf8'), before);
+    // --from with an empty value (a runbook's "$ID" unset) is a usage error and leaves the metrics alone too.
+    const empty = await runScriptProcess('verify-latest', ['--config', config, '--from', '']);
+    assert.equal(empty.code, 2, empty.stdout + empty.stderr);
+    assert.equal(readFileSync(prom, 'utf8'), before);
+    assert.match(r.stderr + r.stdout, /dated \d+ d \d+ h in the future/);
     // A leap second passes the schema's date-time format but is no time at all; another second is another set.
     rmSync(join(root, future), { recursive: true });
     for (const startedAt of ['2016-12-31T23:59:60Z', new Date(Date.now() - 2 * HOUR).toISOString()]) {

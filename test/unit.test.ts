@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
 import { composeArgv, composeExec, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
-import { Output } from '../lib/output.ts';
+import { Output, formatDuration } from '../lib/output.ts';
 import { acquireLock, processStartTime, removeIfUnchanged } from '../lib/lock.ts';
 import { runScript } from '../lib/cli.ts';
 import { pgProgram } from '../lib/tools.ts';
@@ -346,4 +346,13 @@ test('runScript: a flag error under --json still prints one JSON document on std
   const plain: string[] = [];
   assert.equal(await runScript(spec, ['--bogus'], async () => 0, { stdout: sink(plain), stderr: sink([]) }), 2);
   assert.equal(plain.join(''), '', 'without --json stdout stays empty');
+});
+
+test('formatDuration rounds once, at the last unit shown', () => {
+  const cases: [number, string][] = [
+    [0, '0 ms'], [999.4, '999 ms'], [999.6, '1.0 s'], [4_240, '4.2 s'], [59_949, '59.9 s'], [59_960, '1 min 0 s'],
+    [599_600, '10 min 0 s'], [187_000, '3 min 7 s'], [3_599_600, '1 h 0 min'], [18_120_000, '5 h 2 min'],
+    [86_399_000, '1 d 0 h'], [273_600_000, '3 d 4 h'],
+  ];
+  for (const [ms, text] of cases) assert.equal(formatDuration(ms), text, String(ms));
 });
