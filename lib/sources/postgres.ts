@@ -285,7 +285,7 @@ interface PgRestoreData {
    * staged: the database the archive is loaded into first. `replace` swaps it in for a target that holds data
    * (--force); `rename` gives it the name of a target that did not exist. null: loaded into the target itself.
    */
-  targets: { db: string; target: string; exists: boolean; staged: string | null; swap?: 'replace' | 'rename'; dump: string }[];
+  targets: { db: string; target: string; exists: boolean; staged: string | null; swap?: 'replace' | 'rename'; dump: string; old?: string }[];
   globals: string | null;
   scratch: boolean;
 }
@@ -585,6 +585,10 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           if (relations > 0) {
             t.staged = stagedName(t);
             t.swap = 'replace';
+            // The name the replaced database gets until it is dropped: a free one (an earlier run may have left one).
+            const base = `llc_old_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
+            t.old = base;
+            for (let n = 2; existing.has(t.old); n++) t.old = `${base}_${n}`;
             steps.push(`restore ${t.dump} into new database ${t.staged}, check its row counts, then swap it in for ${t.target} (the old ${t.target} is dropped only after the counts match)`);
             continue;
           }
@@ -685,7 +689,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             });
             continue;
           }
-          const old = `llc_old_${manifest.id.toLowerCase()}_${data.targets.indexOf(t)}`;
+          const old = t.old ?? `llc_old_${manifest.id.toLowerCase()}_${data.targets.indexOf(t)}`;
           await out.step(`postgres: swap ${into} in for ${t.target}`, async () => {
             const swap = [
               `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(t.target)} AND pid <> pg_backend_pid();`,
