@@ -2,7 +2,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve, isAbsolute } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { parseDocument, isMap, isSeq, isScalar, LineCounter, type Node } from 'yaml';
+import { parseDocument, isAlias, isMap, isSeq, isScalar, LineCounter, type Document, type Node } from 'yaml';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { validate as configValidator } from '../schemas/config.validate.ts';
 import type { FromSchema } from 'json-schema-to-ts';
@@ -77,26 +77,51 @@ export function formatAjvErrors(errors: ErrorObject[]): string[] {
   return out;
 }
 
+interface Walk {
+  env: Record<string, string | undefined>;
+  doc: Document;
+  errors: string[];
+  secrets: string[];
+  /** Paths whose value came from a variable (cast later where the schema wants a number or boolean). */
+  interpolated: (string | number)[][];
+  /** Scalars interpolated, so an alias of one (read after its anchor) is recorded at its own path too. */
+  nodes: Set<Node>;
+}
+
 /** Walk the YAML tree, interpolating every string scalar; errors name the config path where a variable is used. */
-function interpolateTree(node: Node | null, env: Record<string, string | undefined>, path: (string | number)[], errors: string[], secrets: string[], secretPath: boolean, interpolated: (string | number)[][]): void {
+function interpolateTree(node: Node | null, path: (string | number)[], secretPath: boolean, w: Walk): void {
   if (!node) return;
-  if (isMap(node)) {
+  if (isAlias(node)) {
+    recordAliased(node.resolve(w.doc) as Node | undefined, path, w);
+  } else if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      interpolateTree(pair.value as Node, env, [...path, key], errors, secrets, secretPath || SECRET_KEY.test(key), interpolated);
+      interpolateTree(pair.value as Node, [...path, key], secretPath || SECRET_KEY.test(key), w);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => interpolateTree(item as Node, env, [...path, i], errors, secrets, secretPath, interpolated));
+    node.items.forEach((item, i) => interpolateTree(item as Node, [...path, i], secretPath, w));
   } else if (isScalar(node) && typeof node.value === 'string') {
     const raw = node.value;
-    const r = interpolate(raw, env);
-    for (const e of r.errors) errors.push(`${dottedPath(path)}: ${e}`);
+    const r = interpolate(raw, w.env);
+    for (const e of r.errors) w.errors.push(`${dottedPath(path)}: ${e}`);
     node.value = r.value;
-    if (r.used.length > 0) interpolated.push(path);
-    if (secretPath && r.value) secrets.push(r.value);
+    if (r.used.length > 0) {
+      w.interpolated.push(path);
+      w.nodes.add(node);
+    }
+    if (secretPath && r.value) w.secrets.push(r.value);
   } else if (isScalar(node) && secretPath && node.value !== null && node.value !== undefined) {
-    secrets.push(String(node.value));
+    w.secrets.push(String(node.value));
   }
+}
+
+/** An alias's value was interpolated where its anchor is: record the interpolated scalars at the alias's paths. */
+function recordAliased(node: Node | undefined, path: (string | number)[], w: Walk): void {
+  if (!node) return;
+  if (isMap(node)) for (const pair of node.items) recordAliased(pair.value as Node, [...path, isScalar(pair.key) ? String(pair.key.value) : String(pair.key)], w);
+  else if (isSeq(node)) node.items.forEach((item, i) => recordAliased(item as Node, [...path, i], w));
+  else if (isAlias(node)) recordAliased(node.resolve(w.doc) as Node | undefined, path, w);
+  else if (w.nodes.has(node)) w.interpolated.push(path);
 }
 
 interface SchemaNode {
@@ -177,10 +202,10 @@ export function parseConfigText(text: string, where: { path: string; dir: string
   }
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}`, errors);
   const secrets: string[] = [];
-  const interpolated: (string | number)[][] = [];
-  interpolateTree(doc.contents as Node, where.env, [], errors, secrets, false, interpolated);
+  const w: Walk = { env: where.env, doc, errors, secrets, interpolated: [], nodes: new Set() };
+  interpolateTree(doc.contents as Node, [], false, w);
   const data: unknown = doc.toJS() ?? {};
-  for (const path of interpolated) castInterpolated(data, path);
+  for (const path of w.interpolated) castInterpolated(data, path);
   if (!validate(data)) errors.push(...formatAjvErrors(validate.errors ?? []));
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}: ${errors.length} problem${errors.length > 1 ? 's' : ''}`, errors);
   const config = data as Config;

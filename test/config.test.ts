@@ -66,6 +66,9 @@ test('numbers and booleans may come from variables, as in Compose', () => {
   assert.equal(c.sources!.s3!.accessKey, 'true');
   assert.equal(c.sources!.s3!.secretKey, '0123456');
   assert.deepEqual([...schemaTypesAt(['backup', 'retention', 'last'])], ['integer']);
+  // An alias of an interpolated value is cast where it is used, as the anchor is.
+  const aliased = parseConfigText('backup:\n  root: /b\n  retention: { last: &keep "${KEEP:-3}", daily: *keep, weekly: 2 }\n', where());
+  assert.deepEqual(aliased.config.backup!.retention, { last: 3, daily: 3, weekly: 2 });
   assert.deepEqual([...schemaTypesAt(['sources', 'postgres', 'databases', 0])], ['string']);
 });
 
