@@ -21,14 +21,18 @@ export interface ComposeImage {
   col: number;
   /** Source offsets of the value token [start, end), for rewriting exactly that text. */
   range?: [number, number];
-  /** How the value is written: plain, double or single quoted, or an alias / merge (not rewritable). */
-  style: 'plain' | 'double' | 'single' | 'block' | 'alias' | 'merged' | 'none';
+  /** How the value is written: plain, double or single quoted, or an alias / merge / extends (not rewritable). */
+  style: 'plain' | 'double' | 'single' | 'block' | 'alias' | 'merged' | 'extends' | 'none';
   /** The service builds its image (build:), so a missing image is not a problem. */
   builds: boolean;
-  /** Why a service without image: needs none here: `extends <service>`, or an override file (checked with its base). */
+  /** Why a service without image: needs none in this file: an override file's service (the base file names it). */
   inherits?: string;
+  /** `extends:` of a service without image: the service, and the other file (absolute) when one is named. */
+  extends?: { service: string; file?: string };
   /** The other compose file a service extends (absolute path): part of the stack, so it is checked too. */
   extendsFile?: string;
+  /** What is wrong with where the image should come from (extends of a missing service, a circle, an override of nothing). */
+  inheritError?: string;
   /** Reason text of a "# TODO digest: <reason>" comment on or right above the image line. */
   todoDigest?: string;
 }
@@ -196,9 +200,8 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
     const builds = svc.has('build') || mergeSources(svc, doc).some((m) => m.has('build'));
     const found = findImageNode(svc, doc);
     if (!found || !isScalar(found.node) || found.node.value === null || found.node.value === undefined) {
-      const inherits = inheritedFrom(svc, file);
-      const ext = svc.get('extends', true) as Node | undefined;
-      const extFile = isMap(ext) && isScalar(ext.get('file', true)) ? String(ext.get('file')) : undefined;
+      const ext = extendsOf(svc, file);
+      const inherits = !ext && OVERRIDE_FILE.test(basename(file)) ? 'override file' : undefined;
       images.push({
         file,
         service,
@@ -208,7 +211,8 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
         style: 'none',
         builds,
         ...(inherits ? { inherits } : {}),
-        ...(extFile ? { extendsFile: resolve(dirname(file), extFile) } : {}),
+        ...(ext ? { extends: ext } : {}),
+        ...(ext?.file ? { extendsFile: ext.file } : {}),
       });
       continue;
     }
@@ -245,13 +249,55 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
  */
 export const OVERRIDE_FILE = /(?:^|[./_-])override(?:[./_-][^/]*)?\.ya?ml$/;
 
-/** Why a service that names no image needs none in this file, if it does not. */
-function inheritedFrom(svc: YAMLMap, file: string): string | undefined {
+/** `extends: name` or `extends: {service, file}` of a service, the file made absolute. */
+function extendsOf(svc: YAMLMap, file: string): { service: string; file?: string } | undefined {
   const ext = svc.get('extends', true) as Node | undefined;
-  if (isScalar(ext) && ext.value) return `extends ${String(ext.value)}`;
-  if (isMap(ext) && ext.get('service')) return `extends ${String(ext.get('service'))}${ext.get('file') ? ` in ${String(ext.get('file'))}` : ''}`;
-  if (OVERRIDE_FILE.test(basename(file))) return 'override file';
-  return undefined;
+  if (isScalar(ext) && ext.value) return { service: String(ext.value) };
+  if (!isMap(ext) || !ext.get('service')) return undefined;
+  const other = ext.get('file');
+  return { service: String(ext.get('service')), ...(other ? { file: resolve(dirname(resolve(file)), String(other)) } : {}) };
+}
+
+/**
+ * Give every service that `extends` another the image it gets from there (followed across files, judged under its
+ * own name: a critical service stays critical), and check that an override file's service exists in another file.
+ * Broken links (a missing service, a circle, an override of nothing) become inheritError.
+ */
+export function resolveInherited(files: ComposeFile[]): void {
+  const at = (file: string, service: string) => files.find((f) => resolve(f.file) === resolve(file))?.images.find((i) => i.service === service);
+  for (const f of files) {
+    for (const img of f.images) {
+      if (img.extends) {
+        const seen = [`${img.service}`];
+        let cur: ComposeImage = img;
+        let base: ComposeImage | undefined;
+        while (cur.extends) {
+          const where = cur.extends.file ?? cur.file;
+          base = at(where, cur.extends.service);
+          if (!base) {
+            img.inheritError = `extends ${cur.extends.service}${cur.extends.file ? ` in ${cur.extends.file}` : ''}: no such service`;
+            break;
+          }
+          const key = `${base.service} (${basename(base.file)})`;
+          if (seen.includes(key) || base === img) {
+            img.inheritError = `extends goes round in a circle: ${[...seen, key].join(' -> ')}`;
+            break;
+          }
+          seen.push(key);
+          if (base.raw !== undefined || base.builds) break;
+          cur = base;
+        }
+        if (img.inheritError || !base) continue;
+        if (base.builds) img.builds = true;
+        if (base.raw !== undefined) {
+          Object.assign(img, { raw: base.raw, value: base.value, interpolationErrors: base.interpolationErrors, style: 'extends' as const });
+          if (base.todoDigest) img.todoDigest = base.todoDigest;
+        }
+      } else if (img.inherits === 'override file' && img.raw === undefined && !files.some((o) => o !== f && o.images.some((i) => i.service === img.service))) {
+        img.inheritError = 'defined only in an override file, with no image: and no build: (the base compose file must define it)';
+      }
+    }
+  }
 }
 
 /** Read a compose file. Unreadable input is a UsageError (exit 2), as is invalid YAML. */

@@ -57,8 +57,10 @@ export interface ImageInput {
   interpolationErrors: string[];
   /** The service has a build: section. */
   builds?: boolean;
-  /** Where the image comes from when the service names none: another service it extends, or the file it overrides. */
+  /** Why a service that names no image needs none in its file: an override file's (the base file names it). */
   inherits?: string;
+  /** What is wrong with where the image should come from (extends of a missing service, a circle, ...). */
+  inheritError?: string;
   /** Reason of a `# TODO digest: <reason>` marker next to the image line. */
   todoDigest?: string;
 }
@@ -76,6 +78,7 @@ export function checkImage(input: ImageInput, policy: PinningPolicy = DEFAULT_PO
   if (input.raw === undefined) {
     // A service that builds its image has nothing to pin here, nor one whose image is checked where it is named
     // (the service it extends, the file an override file is laid over); one with none of these is broken.
+    if (input.inheritError) return { findings: [err('no-image', input.inheritError)] };
     return { findings: input.builds || input.inherits ? [] : [err('no-image', 'no image: and no build: (name a pinned image)')] };
   }
   if (input.interpolationErrors.length > 0) {

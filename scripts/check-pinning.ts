@@ -5,7 +5,7 @@ import { join, resolve as absolutePath } from 'node:path';
 import { isMap, parseDocument, type Node } from 'yaml';
 import { runScript, startIfEntry, type CommandSpec, type ScriptIO } from '../lib/cli.ts';
 import { defaultConfigPath, loadConfig } from '../lib/config.ts';
-import { composeEnv, readComposeImages, type ComposeFile, type ComposeImage } from '../lib/compose-images.ts';
+import { composeEnv, readComposeImages, resolveInherited, type ComposeFile, type ComposeImage } from '../lib/compose-images.ts';
 import { checkImage, hasViolation, pinningPolicy, type Finding, type PinningPolicy } from '../lib/pinning-policy.ts';
 import { parseImageRef, withDigest, type ImageRef } from '../lib/image-ref.ts';
 import { RegistryClient, RegistryError, type ResolvedDigest } from '../lib/registry.ts';
@@ -79,6 +79,7 @@ export function renderImageValue(value: string, style: ComposeImage['style']): s
 /** Why an image cannot be rewritten in place, or undefined when it can. */
 function notWritable(img: ComposeImage): string | undefined {
   if (img.style === 'alias' || img.style === 'merged') return 'the image comes from a YAML anchor: pin it where the anchor is defined';
+  if (img.style === 'extends') return 'the image comes from the service it extends: pinned there';
   if (img.style === 'block' || !img.range) return 'the image is not a single-line scalar';
   if (img.raw !== img.value) return 'the image comes from variables: put the tag@sha256: form in the .env file';
   return undefined;
@@ -185,6 +186,7 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
             if (img.extendsFile && !all.some((f) => absolutePath(f.file.file) === img.extendsFile)) all.push(read(img.extendsFile));
           }
         }
+        resolveInherited(all.map((f) => f.file));
         return all;
       };
       let files = readAll();

@@ -242,11 +242,32 @@ test('extends and override files: a service without image: that takes it from el
   writeFileSync(join(dir, 'base.yaml'), 'services:\n  x:\n    image: foo:latest\n');
   writeFileSync(join(dir, 'uses-base.yaml'), 'services:\n  y:\n    extends: { file: base.yaml, service: x }\n');
   writeFileSync(join(dir, 'plain.yaml'), 'services:\n  mcp:\n    environment:\n      FOO: bar\n');
-  for (const ok of ['ext.yaml', 'compose.override.yaml']) {
-    const r = await checkPinning([join(dir, ok)]);
+  writeFileSync(join(dir, 'compose.yaml'), 'services:\n  mcp:\n    image: redis:7.2.4\n');
+  for (const ok of [['ext.yaml'], ['compose.yaml', 'compose.override.yaml']]) {
+    const r = await checkPinning(ok.map((f) => join(dir, f)));
     assert.equal(r.code, 0, `${ok}: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout + r.stderr, /0 violations/);
   }
+  // An override of a service no other file defines is what Compose rejects too.
+  const alone = await checkPinning([join(dir, 'compose.override.yaml')]);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stdout + alone.stderr, /mcp: defined only in an override file/);
+  // The image comes with extends, and is judged under the extending service's name: critical stays critical.
+  writeFileSync(join(dir, 'crit.yaml'), 'services:\n  db-base:\n    image: postgres:16.4\n  postgres:\n    extends: db-base\n');
+  const crit = await checkPinning([join(dir, 'crit.yaml')]);
+  assert.equal(crit.code, 1, crit.stdout + crit.stderr);
+  assert.match(crit.stdout + crit.stderr, /crit\.yaml:4:3 postgres: critical service: image "postgres:16\.4" needs a digest/);
+  // Broken links: a service that does not exist, in this file or another, and a circle across two files.
+  writeFileSync(join(dir, 'missing.yaml'), 'services:\n  worker:\n    extends: appp\n  y:\n    extends: { file: base.yaml, service: nosuch }\n');
+  const missing = await checkPinning([join(dir, 'missing.yaml')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stdout + missing.stderr, /worker: extends appp: no such service/);
+  assert.match(missing.stdout + missing.stderr, /y: extends nosuch in .*base\.yaml: no such service/);
+  writeFileSync(join(dir, 'ca.yaml'), 'services:\n  a:\n    extends: { file: cb.yaml, service: b }\n');
+  writeFileSync(join(dir, 'cb.yaml'), 'services:\n  b:\n    extends: { file: ca.yaml, service: a }\n');
+  const circle = await checkPinning([join(dir, 'ca.yaml')]);
+  assert.equal(circle.code, 1);
+  assert.match(circle.stdout + circle.stderr, /a: extends goes round in a circle: a -> b \(cb\.yaml\) -> a \(ca\.yaml\)/);
   // The file extended from is checked too: a floating tag there is not hidden behind extends.
   const other = await checkPinning([join(dir, 'uses-base.yaml')]);
   assert.equal(other.code, 1, other.stdout + other.stderr);
