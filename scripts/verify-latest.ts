@@ -95,6 +95,19 @@ export function main(argv: string[]): Promise<number> {
       }
       for (const w of warnings) out.warn(w);
       problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set))));
+      for (const source of sources.filter((s) => set.manifest.sources[s.name] && s.checkPresence)) {
+        let found: string[] = [];
+        await out
+          .step(`${source.name}: what the artifacts list is present with recorded sizes`, async () => {
+            found = await source.checkPresence!(set.dir, set.manifest);
+            if (found.length) throw new VerifyError(`${found.length} missing or of another size`);
+          })
+          .catch((err: unknown) => {
+            if (!(err instanceof VerifyError)) throw err;
+          });
+        problems.push(...found.slice(0, 20).map((message) => ({ message })));
+        if (found.length > 20) problems.push({ message: `${source.name}: ... and ${found.length - 20} more` });
+      }
       if (level !== 'quick' && problems.length === 0) {
         problems.push(...(await out.step('sha256 of every artifact', () => checkChecksums(set), (p) => ({ bytes, note: p.length ? `${p.length} mismatched` : undefined }))));
       }

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ROOT, runScriptProcess } from './helpers/scripts.ts';
 import { s3rverClient, startS3rver, type S3rverHandle } from './helpers/s3rver.ts';
 import { checkManifest, listCompleteSets, type CompleteSet } from '../lib/backup-set.ts';
@@ -224,6 +224,68 @@ describe('s3 source against s3rver', () => {
     assert.doesNotMatch(out(v), /key "other"/);
     const r = await runScriptProcess('restore-all', ['--config', path, '--yes', '--force'], { cwd: work });
     assert.equal(r.code, 4, `restore refuses a damaged set before touching the bucket\n${out(r)}`);
+  });
+
+  test('shared files: every index entry is judged by its own size and sha256; quick finds missing object files; a file changed since its set is not linked again', async () => {
+    const { path, root } = config('shared', ['buckets: [shared-bucket]']);
+    await createBucket('shared-bucket');
+    await put('shared-bucket', 'dup1', 'same bytes');
+    await put('shared-bucket', 'dup2', 'same bytes');
+    await put('shared-bucket', 'solo', randomBytes(2000));
+    const b = await runScriptProcess('backup-all', ['--config', path], { cwd: work });
+    assert.equal(b.code, 0, out(b));
+    const set = await newestSet(root);
+    const entries = indexOf(set, 'shared-bucket');
+    assert.equal(entries.find((e) => e.key === 'dup1')!.file, entries.find((e) => e.key === 'dup2')!.file, 'one file for both keys');
+    const indexPath = join(set.dir, 's3/shared-bucket/index.jsonl');
+    const original = readFileSync(indexPath, 'utf8');
+    const manifestPath = join(set.dir, 'manifest.json');
+    const originalManifest = readFileSync(manifestPath, 'utf8');
+    // The second entry of the shared file claims another sha256 (index re-hashed into the manifest): caught, and only it.
+    const tampered = original.split('\n').map((l) => (l.includes('"key":"dup2"') ? l.replace(/"sha256":"[0-9a-f]{64}"/, `"sha256":"${'0'.repeat(64)}"`) : l)).join('\n');
+    writeFileSync(indexPath, tampered);
+    const m = JSON.parse(originalManifest) as { artifacts: { path: string; sha256: string; size: number }[] };
+    const a = m.artifacts.find((x) => x.path === 's3/shared-bucket/index.jsonl')!;
+    a.sha256 = createHash('sha256').update(tampered).digest('hex');
+    a.size = Buffer.byteLength(tampered);
+    writeFileSync(manifestPath, JSON.stringify(m));
+    const v = await runScriptProcess('verify-latest', ['--config', path, '--checksums'], { cwd: work });
+    assert.equal(v.code, 4, out(v));
+    assert.match(out(v), /key "dup2": .*does not match the index's 0{64}/);
+    assert.doesNotMatch(out(v), /key "dup1"/);
+    assert.match(out(v), /error +s3: every object of bucket shared-bucket against its index failed/, 'the step does not say ok');
+    writeFileSync(indexPath, original);
+    writeFileSync(manifestPath, originalManifest);
+    // A missing object file: the quick level sees it (it only looks at names and sizes).
+    const solo = entries.find((e) => e.key === 'solo')!;
+    const soloPath = join(set.dir, solo.file);
+    const soloBytes = readFileSync(soloPath);
+    rmSync(soloPath);
+    const quick = await runScriptProcess('verify-latest', ['--config', path], { cwd: work });
+    assert.equal(quick.code, 4, out(quick));
+    assert.match(out(quick), /key "solo": .* missing/);
+    // Put back with other bytes of the same size (a file changed after its set was finished): the next backup
+    // downloads that object again instead of linking the damage into the new set.
+    writeFileSync(soloPath, Buffer.alloc(soloBytes.length, 7));
+    const next = await runScriptProcess('backup-all', ['--config', path], { cwd: work });
+    assert.equal(next.code, 0, out(next));
+    const d = (await newestSet(root)).manifest.sources.s3!.details as unknown as S3Details;
+    assert.deepEqual({ linked: d.buckets[0]!.linked, downloaded: d.buckets[0]!.downloaded }, { linked: 2, downloaded: 1 });
+    const ok = await runScriptProcess('verify-latest', ['--config', path, '--checksums'], { cwd: work });
+    assert.equal(ok.code, 0, out(ok));
+  });
+
+  test('buckets: all leaves out a scratch bucket a killed restore drill left behind, and says so', async () => {
+    const { path, root } = config('all-buckets', ['buckets: all']);
+    await createBucket('llc-scratch-20261124t233218z-fcf349-0');
+    await put('llc-scratch-20261124t233218z-fcf349-0', 'half', 'restored halfway');
+    const b = await runScriptProcess('backup-all', ['--config', path], { cwd: work });
+    assert.equal(b.code, 0, out(b));
+    assert.match(out(b), /bucket llc-scratch-20261124t233218z-fcf349-0 is a restore drill's scratch copy left by a run that was killed: not backed up/);
+    const d = (await newestSet(root)).manifest.sources.s3!.details as unknown as S3Details;
+    assert.ok(d.buckets.length > 0 && !d.buckets.some((x) => x.name.startsWith('llc-scratch-')));
+    await client.send(new DeleteObjectCommand({ Bucket: 'llc-scratch-20261124t233218z-fcf349-0', Key: 'half' }));
+    await client.send(new DeleteBucketCommand({ Bucket: 'llc-scratch-20261124t233218z-fcf349-0' }));
   });
 
   test('restore into a non-empty bucket: exit 5 without --force; --force makes it exactly the backup', async () => {

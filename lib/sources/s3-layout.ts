@@ -99,6 +99,11 @@ export function isValidBucketName(name: string): boolean {
   return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes('..') && !/^\d+\.\d+\.\d+\.\d+$/.test(name);
 }
 
+/** A bucket named like a --deep drill's scratch copy (scratchBucketName). */
+export function isScratchBucket(name: string): boolean {
+  return /^llc-scratch-[a-z0-9-]+-\d+$/.test(name);
+}
+
 /** Scratch bucket for a --deep drill: derived from the drill's tag, a valid bucket name, never a live one's. */
 export function scratchBucketName(tag: string, index: number): string {
   const suffix = `-${index}`;

@@ -30,6 +30,7 @@ import {
   type ListPage,
   planParts,
   scratchBucketName,
+  isScratchBucket,
   showKey,
   unchanged,
   type IndexEntry,
@@ -369,6 +370,8 @@ interface PreviousBucket {
   setDir: string;
   id: string;
   entries: Map<string, IndexEntry>;
+  /** When that set was finished (ms): a file of it modified later was changed since, and is not linked again. */
+  finishedAt: number;
 }
 
 interface S3RestoreData {
@@ -405,11 +408,14 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
    * check that the bucket exists (no HeadBucket round trip first), and every name is answered before any object is
    * downloaded. With `all` the store's own list names them, and each bucket's listing starts when its turn comes.
    */
-  async function resolveBuckets(s: Store): Promise<{ bucket: string; firstPage?: Promise<ListPage> }[]> {
+  async function resolveBuckets(s: Store, out: SourceContext['out']): Promise<{ bucket: string; firstPage?: Promise<ListPage> }[]> {
     if (cfg.buckets === undefined || cfg.buckets === 'all') {
       const { client, m } = await s.sdk();
       const r = await client.send(new m.ListBucketsCommand({}));
-      return (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort().map((bucket) => ({ bucket }));
+      const names = (r.Buckets ?? []).map((b) => b.Name!).filter(Boolean).sort();
+      // A restore drill's scratch copy left by a killed verify-latest --deep is not the application's data.
+      for (const name of names.filter(isScratchBucket)) out.warn(`s3: bucket ${name} is a restore drill's scratch copy left by a run that was killed: not backed up; delete it once no drill is running`);
+      return names.filter((n) => !isScratchBucket(n)).map((bucket) => ({ bucket }));
     }
     const buckets = cfg.buckets.map((bucket) => ({ bucket, firstPage: requestPage(s, bucket) }));
     for (const { bucket, firstPage } of buckets) {
@@ -437,7 +443,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
       }
       const entries = new Map<string, IndexEntry>();
       for await (const e of readIndex(file, b.index)) entries.set(e.key, e);
-      return { setDir, id: m.id, entries };
+      return { setDir, id: m.id, entries, finishedAt: Date.parse(m.finishedAt) };
     } catch (err) {
       ctx.out.warn(`s3: cannot use set ${m.id} for bucket ${bucket}: ${(err as Error).message}; downloading every object again`);
       return undefined;
@@ -477,7 +483,10 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
         return false;
       }
       const st = lstatSync(from, { throwIfNoEntry: false });
-      if (!st?.isFile() || st.size !== p.size) return false;
+      // Size, and not modified after its set was finished (a file replaced or rewritten since would carry the damage
+      // into every new set): such an object is downloaded again. Hashing every linked file each night is what
+      // verify-latest --checksums does instead.
+      if (!st?.isFile() || st.size !== p.size || !(st.mtimeMs <= prev!.finishedAt)) return false;
       const to = join(stageDir, rel);
       ensureDir(dirname(to));
       try {
@@ -613,6 +622,53 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     return { dir, stats, prevId: prev?.id };
   }
 
+  /** Every object file of a bucket against its index entry; problems are pushed, not thrown. */
+  async function checkBucket(setDir: string, b: S3Details['buckets'][number], artifact: Artifact, counted: { objects?: number; bytes?: number } | undefined, where: string, problems: string[]): Promise<void> {
+    const file = artifactPath(setDir, b.index);
+    if ((await sha256File(file).catch(() => '')) !== artifact.sha256) {
+      problems.push(`${where}: index ${b.index} does not match its sha256 in the manifest`);
+      return;
+    }
+    // Objects with the same content share one file: it is read and hashed once, and every entry is judged by it.
+    const measured = new Map<string, Promise<{ size: number; sha256: string } | string>>();
+    let objects = 0;
+    let bytes = 0;
+    const measure = async (path: string, name: string): Promise<{ size: number; sha256: string } | string> => {
+      const st = await lstat(path).catch(() => null);
+      if (!st) return `${name}: missing`;
+      if (!st.isFile()) return `${name}: not a regular file`;
+      return { size: st.size, sha256: await sha256File(path) };
+    };
+    const check = async (e: IndexEntry): Promise<string | null> => {
+      let path: string;
+      try {
+        path = artifactPath(setDir, e.file);
+      } catch {
+        return `file ${JSON.stringify(e.file)} is outside the set`;
+      }
+      let m = measured.get(path);
+      if (!m) measured.set(path, (m = measure(path, e.file)));
+      const got = await m;
+      if (typeof got === 'string') return got;
+      if (got.size !== e.size) return `${e.file}: size ${got.size} bytes, index says ${e.size}`;
+      return got.sha256 === e.sha256 ? null : `${e.file}: sha256 ${got.sha256} does not match the index's ${e.sha256}`;
+    };
+    try {
+      await forEachBounded(readIndex(file, b.index), 4, async (e) => {
+        objects++;
+        bytes += e.size;
+        const problem = await check(e);
+        if (problem) problems.push(`${where} key ${showKey(e.key)}: ${problem}`);
+      });
+    } catch (err) {
+      problems.push(`${where}: ${(err as Error).message}`);
+      return;
+    }
+    if (counted && (counted.objects !== objects || counted.bytes !== bytes)) {
+      problems.push(`${where}: index holds ${objects} objects (${bytes} bytes), the manifest counts ${counted.objects} (${counted.bytes} bytes)`);
+    }
+  }
+
   return {
     name: 's3',
     describe: () => `s3 at ${endpoint}: ${cfg.buckets === undefined || cfg.buckets === 'all' ? 'all buckets' : cfg.buckets.join(', ')}`,
@@ -620,7 +676,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     async backup(ctx, stageDir): Promise<BackupResult> {
       const { out } = ctx;
       return withStore(ctx, async (s) => {
-        const buckets = await step('list buckets', () => resolveBuckets(s));
+        const buckets = await step('list buckets', () => resolveBuckets(s, ctx.out));
         if (ctx.runner.dryRun) {
           out.plan(`s3: download every object of ${buckets.map((b) => b.bucket).join(', ') || '(no buckets)'} from ${endpoint} into ${join(stageDir, 's3')}, hard-linking objects unchanged since the previous set`);
           return { record: { serverVersion: 'unknown', counts: {} }, artifacts: [] };
@@ -665,48 +721,16 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
           problems.push(`${where}: index ${b.index} is not listed in the manifest`);
           continue;
         }
-        await ctx.out.step(`s3: every object of bucket ${b.name} against its index`, async () => {
-          const file = artifactPath(setDir, b.index);
-          if ((await sha256File(file).catch(() => '')) !== artifact.sha256) {
-            problems.push(`${where}: index ${b.index} does not match its sha256 in the manifest`);
-            return;
-          }
-          const checked = new Map<string, Promise<string | null>>();
-          let objects = 0;
-          let bytes = 0;
-          const check = async (e: IndexEntry): Promise<string | null> => {
-            let path: string;
-            try {
-              path = artifactPath(setDir, e.file);
-            } catch {
-              return `file ${JSON.stringify(e.file)} is outside the set`;
-            }
-            const st = await lstat(path).catch(() => null);
-            if (!st) return `${e.file}: missing`;
-            if (!st.isFile()) return `${e.file}: not a regular file`;
-            if (st.size !== e.size) return `${e.file}: size ${st.size} bytes, index says ${e.size}`;
-            const sum = await sha256File(path);
-            return sum === e.sha256 ? null : `${e.file}: sha256 ${sum} does not match the index's ${e.sha256}`;
-          };
-          try {
-            await forEachBounded(readIndex(file, b.index), 4, async (e) => {
-              objects++;
-              bytes += e.size;
-              // Objects with the same content share one file: hash it once.
-              let p = checked.get(e.file);
-              if (!p) checked.set(e.file, (p = check(e)));
-              const problem = await p;
-              if (problem) problems.push(`${where} key ${showKey(e.key)}: ${problem}`);
-            });
-          } catch (err) {
-            problems.push(`${where}: ${(err as Error).message}`);
-            return;
-          }
-          const c = manifest.sources.s3!.counts[b.name];
-          if (c && (c.objects !== objects || c.bytes !== bytes)) {
-            problems.push(`${where}: index holds ${objects} objects (${bytes} bytes), the manifest counts ${c.objects} (${c.bytes} bytes)`);
-          }
-        });
+        const before = problems.length;
+        await ctx.out
+          .step(`s3: every object of bucket ${b.name} against its index`, async () => {
+            await checkBucket(setDir, b, artifact, manifest.sources.s3!.counts[b.name], where, problems);
+            // The step reports what it found: not "ok" with problems behind it.
+            if (problems.length > before) throw new VerifyError(`${problems.length - before} problem${problems.length - before > 1 ? 's' : ''}`);
+          })
+          .catch((err: unknown) => {
+            if (!(err instanceof VerifyError)) throw err;
+          });
       }
       if (problems.length) {
         const shown = problems.slice(0, PROBLEMS_SHOWN);
@@ -715,6 +739,39 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
         const head = problems.slice(0, 3).join('; ');
         throw new VerifyError(problems.length <= 3 ? head : `s3: ${problems.length} problems in the backed-up objects, first: ${head}`, shown);
       }
+    },
+
+    async checkPresence(setDir, manifest) {
+      const problems: string[] = [];
+      for (const b of s3Details(manifest).buckets) {
+        let index: string;
+        try {
+          index = artifactPath(setDir, b.index);
+        } catch (err) {
+          problems.push(`s3: bucket ${b.name}: ${(err as Error).message}`);
+          continue;
+        }
+        const seen = new Set<string>();
+        try {
+          for await (const e of readIndex(index, b.index)) {
+            if (seen.has(e.file)) continue;
+            seen.add(e.file);
+            let path: string;
+            try {
+              path = artifactPath(setDir, e.file);
+            } catch {
+              problems.push(`s3: bucket ${b.name} key ${showKey(e.key)}: file ${JSON.stringify(e.file)} is outside the set`);
+              continue;
+            }
+            const st = lstatSync(path, { throwIfNoEntry: false });
+            if (!st?.isFile()) problems.push(`s3: bucket ${b.name} key ${showKey(e.key)}: ${e.file} ${st ? 'is not a regular file' : 'missing'}`);
+            else if (st.size !== e.size) problems.push(`s3: bucket ${b.name} key ${showKey(e.key)}: ${e.file} size ${st.size} bytes, index says ${e.size}`);
+          }
+        } catch (err) {
+          problems.push(`s3: bucket ${b.name}: ${(err as Error).message}`);
+        }
+      }
+      return problems;
     },
 
     async planRestore(ctx, setDir, manifest, opts): Promise<RestorePlan> {
@@ -777,7 +834,10 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
                 const keep = opts.force && t.present > 0 && !data.scratch ? new Set<string>() : undefined;
                 await forEachBounded(readIndex(artifactPath(setDir, t.index), t.index), concurrency, async (e) => {
                   keep?.add(e.key);
-                  await upload(s, t.target, setDir, e).catch((err: unknown) => {
+                  // Interrupted: no new upload starts (the SDK would open new connections after the client is destroyed).
+                  ctx.signal.throwIfAborted();
+                  await upload(s, t.target, setDir, e, ctx.signal).catch((err: unknown) => {
+                    if (ctx.signal.aborted) throw ctx.signal.reason;
                     throw new StepError('s3', `restore bucket ${t.bucket} object ${showKey(e.key)}`, sdkMessage(err), { cause: err });
                   });
                 });
@@ -789,6 +849,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
                   const unplanned = extras.filter((k) => !t.extras.includes(k)).length;
                   if (unplanned) ctx.out.warn(`s3: ${unplanned} objects appeared in ${t.target} after the plan and are not in the backup: deleting them too (--force)`);
                   await forEachBounded(extras, concurrency, async (key) => {
+                    ctx.signal.throwIfAborted();
                     await sdk.client.send(new sdk.m.DeleteObjectCommand({ Bucket: t.target, Key: key }));
                     deleted++;
                   });
@@ -841,7 +902,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
   }
 
   /** One object back, byte-exact, with its headers and user metadata; a fresh file stream per attempt. */
-  async function upload(s: Store, bucket: string, setDir: string, e: IndexEntry): Promise<void> {
+  async function upload(s: Store, bucket: string, setDir: string, e: IndexEntry, signal: AbortSignal): Promise<void> {
     const file = artifactPath(setDir, e.file);
     const sdk = await s.sdk();
     const headers = {
@@ -863,6 +924,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
     try {
       const parts: { PartNumber: number; ETag: string }[] = [];
       for (const p of planParts(e.size, tuning.partSize)) {
+        signal.throwIfAborted();
         const Body = createReadStream(file, { start: p.start, end: p.end });
         const r = await sdk.client.send(new sdk.m.UploadPartCommand({ Bucket: bucket, Key: e.key, UploadId, PartNumber: p.partNumber, Body, ContentLength: p.end - p.start + 1 }));
         parts.push({ PartNumber: p.partNumber, ETag: r.ETag! });

@@ -54,6 +54,11 @@ export interface Source {
    * `forRestore`: a restore follows, so the source may keep what it unpacked for it (released by `dispose`).
    */
   verifyArtifacts(ctx: SourceContext, setDir: string, manifest: Manifest, opts?: { forRestore?: boolean }): Promise<void>;
+  /**
+   * The quick level's presence check of what the manifest's artifacts refer to (the object files an S3 index
+   * lists): problems found, each naming the file. Sources whose artifacts are all in the manifest have none.
+   */
+  checkPresence?(setDir: string, manifest: Manifest): Promise<string[]>;
   /** Safety checks (versions, non-empty targets) and the plan. Throws RefusedError when unsafe. */
   planRestore(ctx: SourceContext, setDir: string, manifest: Manifest, opts: RestoreOptions): Promise<RestorePlan>;
   restore(ctx: SourceContext, setDir: string, manifest: Manifest, plan: RestorePlan, opts: RestoreOptions): Promise<void>;
