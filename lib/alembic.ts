@@ -41,9 +41,17 @@ export function sqlalchemyUrl(url: string): string {
 export function urlPassword(url: string): string | undefined {
   try {
     const p = new URL(url).password;
-    return p ? decodeURIComponent(p) : undefined;
+    if (p) return decodeURIComponent(p);
   } catch {
-    return undefined;
+    // Not a WHATWG URL (an unencoded '/', '#' or '?' in the password): read it as libpq does, below.
+  }
+  // scheme://user:password@host..., the password running to the last '@'.
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:(.*)@[^@]*$/i.exec(url);
+  if (!m?.[1]) return undefined;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return m[1];
   }
 }
 

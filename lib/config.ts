@@ -110,6 +110,8 @@ function interpolateTree(node: Node | null, path: (string | number)[], secretPat
       w.nodes.add(node);
     }
     if (secretPath && r.value) w.secrets.push(r.value);
+    // A variable named like a secret is one wherever it is used (a password interpolated into a databaseUrl).
+    for (const name of r.used) if (SECRET_KEY.test(name) && w.env[name]) w.secrets.push(w.env[name]!);
   } else if (isScalar(node) && secretPath && node.value !== null && node.value !== undefined) {
     w.secrets.push(String(node.value));
   }

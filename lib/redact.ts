@@ -16,8 +16,9 @@ export class Redactor {
   redact(text: string): string {
     let out = text;
     for (const s of this.secrets) out = out.split(s).join(MASK);
-    // Passwords embedded in URLs we did not know about (user:pass@host).
-    return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]+:)([^@/\s]+)(@)/gi, `$1${MASK}$3`);
+    // Passwords embedded in URLs we did not know about (user:pass@host), up to the last @ of the URL: an unencoded
+    // password may hold '/', '#', '?' or '@' itself (libpq and SQLAlchemy read such URLs).
+    return out.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]+:)(\S*)(@[^@\s]*)/gi, `$1${MASK}$3`);
   }
 
   get count(): number {

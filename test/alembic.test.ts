@@ -70,6 +70,10 @@ test('local: python -m alembic in the app dir, DATABASE_URL only in the child en
   assert.deepEqual(diff.argv, ['/usr/bin/python3', DIFF_HELPER, '/srv/llc/app/alembic.ini']);
   assert.deepEqual(diff.env, cmd.env);
   assert.equal(urlPassword('postgresql://u:p%40ss@h/db'), 'p@ss');
+  // Not a WHATWG URL (unencoded '/', '#', '@', a space): read as libpq does, to the last '@'.
+  assert.equal(urlPassword('postgresql://odd:Tr0ub/4dor#9@127.0.0.1:5432/db'), 'Tr0ub/4dor#9');
+  assert.equal(urlPassword('postgresql://postgres:p@ss:w/rd#%?&$x "q@127.0.0.1:5/db'), 'p@ss:w/rd#%?&$x "q');
+  assert.equal(urlPassword('postgresql://u@h/db'), undefined);
 });
 
 test('local: `python` setting drives both alembic and the diff helper; a local config without databaseUrl is invalid', () => {

@@ -38,6 +38,9 @@ test('a minimal config: backup.root and one local source; relative paths resolve
   );
   assert.equal(config.backup!.root, '/etc/b');
   assert.deepEqual(secrets, ['s3cret-pw']);
+  // A variable named like a secret is one wherever it goes, a URL included.
+  const inUrl = parseConfigText('backup:\n  root: ./b\nmigrations:\n  via: local\n  databaseUrl: postgresql://llc:${POSTGRES_PASSWORD}@db/llc\n', where({ POSTGRES_PASSWORD: 'Tr0ub/4dor#9' }));
+  assert.deepEqual(inUrl.secrets, ['Tr0ub/4dor#9']);
 });
 
 test('numbers and booleans may come from variables, as in Compose', () => {

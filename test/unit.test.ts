@@ -89,6 +89,9 @@ test('redactor: known secrets, their URL-encoded form, and passwords inside URLs
   r.add('ab'); // too short to mask safely
   assert.equal(r.redact('x p@ss w0rd y p%40ss%20w0rd ab'), 'x *** y *** ab');
   assert.equal(r.redact('postgresql://u:other@h/db'), 'postgresql://u:***@h/db');
+  // Unencoded passwords with '/', '#', '?' or '@' (libpq and SQLAlchemy accept them): masked to the last '@'.
+  assert.equal(r.redact("DATABASE_URL=$'postgresql://odd:Tr0ub/4dor#9@127.0.0.1:5432/db' next"), "DATABASE_URL=$'postgresql://odd:***@127.0.0.1:5432/db' next");
+  assert.equal(r.redact('postgresql://u:a@b/c?d@h:1/db'), 'postgresql://u:***@h:1/db');
 });
 
 function sink() {
