@@ -9,7 +9,7 @@ import { composeArgv, composeExec, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output, formatDuration } from '../lib/output.ts';
 import { acquireLock, processStartTime, removeIfUnchanged } from '../lib/lock.ts';
-import { runScript } from '../lib/cli.ts';
+import { parseCommand, runScript } from '../lib/cli.ts';
 import { pgProgram } from '../lib/tools.ts';
 import { pickSet } from '../lib/verify.ts';
 import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
@@ -358,4 +358,13 @@ test('formatDuration rounds once, at the last unit shown', () => {
     [86_399_000, '1 d 0 h'], [273_600_000, '3 d 4 h'],
   ];
   for (const [ms, text] of cases) assert.equal(formatDuration(ms), text, String(ms));
+});
+
+test('parseCommand: a negative number after a string flag is its value (rollback --to -2), as --to=-2 is', async () => {
+  const { spec } = await import('../scripts/rollback.ts');
+  assert.equal(parseCommand(spec, ['--to', '-2', '--dry-run']).values.to, '-2');
+  assert.equal(parseCommand(spec, ['--to=-2']).values.to, '-2');
+  assert.equal(parseCommand(spec, ['--dry-run', '--to', '-10']).values['dry-run'], true);
+  assert.throws(() => parseCommand(spec, ['--to', '-x']), UsageError, 'other dash words stay ambiguous');
+  assert.throws(() => parseCommand(spec, ['-2']), UsageError, 'a stray negative number is no flag of ours');
 });
