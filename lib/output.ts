@@ -106,7 +106,9 @@ export class Output {
   /** Run one step: a spinner on a TTY, then one line with duration (and size, if the step reports one). */
   async step<T>(label: string, fn: () => Promise<T>, info?: (result: T) => StepInfo): Promise<T> {
     const started = performance.now();
-    if (this.interactive) {
+    // A terminal that reports no width (0 columns: some serial consoles, `script` without stty) gets no spinner: ora
+    // would count every line as infinitely many rows to clear, and write escape codes without end.
+    if (this.interactive && ((this.human as { columns?: number }).columns ?? 0) > 0) {
       // Loaded only on a TTY: cron and CI never pay for the spinner.
       const { default: ora } = await import('ora');
       this.spinner = ora({ text: this.redactor.redact(label), stream: this.human }).start();

@@ -368,3 +368,14 @@ test('parseCommand: a negative number after a string flag is its value (rollback
   assert.throws(() => parseCommand(spec, ['--to', '-x']), UsageError, 'other dash words stay ambiguous');
   assert.throws(() => parseCommand(spec, ['-2']), UsageError, 'a stray negative number is no flag of ours');
 });
+
+test('output: a terminal that reports 0 columns gets no spinner (ora would clear rows without end)', async () => {
+  let text = '';
+  const stream = Object.assign(new Writable({ write(c, _e, cb) { text += String(c); cb(); } }), { isTTY: true, columns: 0 });
+  const out = new Output({ stdout: stream, stderr: stream, env: { TERM: 'xterm' } });
+  assert.equal(out.interactive, true);
+  await out.step('a step', async () => new Promise((r) => setTimeout(r, 150)));
+  assert.ok(text.length < 200, `a line, not a flood of escape codes: ${text.length} bytes`);
+  assert.doesNotMatch(text, /\x1b\[1A/);
+  assert.match(text, /a step/);
+});
