@@ -3,15 +3,14 @@
 // Example: npx tsx scripts/migrate.ts --dry-run
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { backupRoot } from '../lib/ops.ts';
-import { backupFirst, currentRevisions, openSchemaChange, printSql } from '../lib/schema-change.ts';
+import { backupFirst, currentRevisions, openSchemaChange, printSql, refuseIfMoved, whereNow } from '../lib/schema-change.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { runBackup } from '../lib/backup.ts';
-import { EXIT, OpsError, UsageError } from '../lib/errors.ts';
+import { EXIT, OpsError, UsageError, exitCodeOf } from '../lib/errors.ts';
 import {
   AlembicError,
   PRE_MIGRATION_TAG,
   alembicCommand,
-  parseCurrent,
   pendingRevisions,
   readState,
   resolveRevision,
@@ -52,7 +51,7 @@ export function main(argv: string[]): Promise<number> {
     for (const r of pending) out.plan(`apply ${r.id}: ${r.message}`);
     if (pending.length === 0) {
       out.ok(`nothing to apply: the database is at ${describeRevisions(state.current)}`);
-      out.result({ ok: true, dryRun: ctx.dryRun, from: state.current, to: state.current, applied: [] });
+      out.result({ ok: true, dryRun: ctx.dryRun, from: state.current, to: target, applied: [] });
       return EXIT.ok;
     }
 
@@ -71,8 +70,10 @@ export function main(argv: string[]): Promise<number> {
     const lock = acquireLock(backupRoot(loaded), command, (m) => out.warn(m));
     let backupId: string | undefined;
     try {
+      await refuseIfMoved(change, state.current, 'migrate');
       backupId = await backupFirst(change, {
         tag: PRE_MIGRATION_TAG,
+        at: state.current,
         lock,
         command,
         skippedWarnings: ['--no-backup: no pre-migration backup set is taken; if this migration goes wrong, only fixing forward or an older set can help'],
@@ -83,17 +84,13 @@ export function main(argv: string[]): Promise<number> {
         );
       } catch (err) {
         // Where did it stop? With transactional DDL Alembic rolls the failed run back; say what the database holds now.
-        const now = await runAlembic(runner, alembicCommand(s, ['current']), 'current', { readOnly: true }).then(
-          (r) => `the database is now at ${describeRevisions(parseCurrent(r.stdout))}`,
-          () => 'the database revision could not be read after the failure',
-        );
         const details = [
-          now,
+          await whereNow(change),
           ...(backupId ? [`the pre-migration backup set is ${backupId}; to go back to it: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
           'or fix the migration and run migrate again (docs/deployment_guide.md, "When a migration fails")',
         ];
-        if (err instanceof AlembicError) throw new OpsError(`migrate: ${err.message}`, EXIT.failed, details);
-        throw err;
+        // Interrupted too (Ctrl-C, SIGTERM): the operator needs the same facts to decide.
+        throw new OpsError(`migrate: ${(err as Error).message}`, err instanceof AlembicError ? EXIT.failed : exitCodeOf(err), details);
       }
       const after = await currentRevisions(change);
       if (after.length !== 1 || after[0] !== target) {

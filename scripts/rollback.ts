@@ -3,11 +3,11 @@
 // Example: npx tsx scripts/rollback.ts --dry-run
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { backupRoot } from '../lib/ops.ts';
-import { backupFirst, currentRevisions, openSchemaChange, printSql } from '../lib/schema-change.ts';
+import { backupFirst, currentRevisions, openSchemaChange, printSql, refuseIfMoved, revisionTag, whereNow } from '../lib/schema-change.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { runBackup } from '../lib/backup.ts';
 import { confirm } from '../lib/confirm.ts';
-import { EXIT, OpsError } from '../lib/errors.ts';
+import { EXIT, OpsError, exitCodeOf } from '../lib/errors.ts';
 import {
   AlembicError,
   PRE_MIGRATION_TAG,
@@ -60,10 +60,15 @@ export function main(argv: string[]): Promise<number> {
     for (const r of reverted) out.plan(`revert ${r.id}: ${r.message}`);
     out.warn('a downgrade can lose data: what it drops (columns, tables) is gone with its contents, and some migrations cannot be reversed faithfully (docs/rollback.md)');
     out.warn('the running app may expect the newer schema: deploy the previous app version right after (docs/rollback.md)');
-    const preMigration = await newestTaggedSet(root, PRE_MIGRATION_TAG);
+    // The set taken when the database was at the target revision is the other way there; failing that, the newest.
+    const atTarget = revisionTag(target === null ? [] : [target]);
+    const exact = atTarget ? await newestTaggedSet(root, PRE_MIGRATION_TAG, atTarget) : undefined;
+    const preMigration = exact ?? (await newestTaggedSet(root, PRE_MIGRATION_TAG));
     const alternative = preMigration ? restoreCommand(preMigration.id, ctx.values.config as string | undefined) : null;
     if (alternative) {
-      out.info(`alternative: restore the pre-migration backup set ${preMigration!.id} (taken ${preMigration!.manifest.startedAt}); writes since then are lost:`);
+      const at = preMigration!.manifest.tags.find((t) => t.startsWith('at-'))?.slice(3);
+      const where = exact ? `taken at ${targetName}` : at ? `taken at ${at}, not at ${targetName}` : 'the revision it was taken at is not recorded';
+      out.info(`alternative: restore the pre-migration backup set ${preMigration!.id} (taken ${preMigration!.manifest.startedAt}; ${where}); writes since then are lost:`);
       out.info(`  ${alternative}`);
     } else {
       out.info(`alternative: no backup set tagged ${PRE_MIGRATION_TAG} under ${root}: restoring is not an option here`);
@@ -90,8 +95,10 @@ export function main(argv: string[]): Promise<number> {
     const lock = acquireLock(root, command, (m) => out.warn(m));
     let backupId: string | undefined;
     try {
+      await refuseIfMoved(change, state.current, 'rollback');
       backupId = await backupFirst(change, {
         tag: PRE_ROLLBACK_TAG,
+        at: state.current,
         lock,
         command,
         skippedWarnings: ['!!! --no-backup: NO backup set is taken before this downgrade.', '!!! Whatever the downgrade drops is gone for good unless an older set holds it.'],
@@ -105,8 +112,7 @@ export function main(argv: string[]): Promise<number> {
           ...(backupId ? [`the backup set taken just before is ${backupId}: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
           ...(alternative ? [`the pre-migration set: ${alternative}`] : []),
         ];
-        if (err instanceof AlembicError) throw new OpsError(`rollback: ${err.message}`, EXIT.failed, details);
-        throw err;
+        throw new OpsError(`rollback: ${(err as Error).message}`, err instanceof AlembicError ? EXIT.failed : exitCodeOf(err), [await whereNow(change), ...details]);
       }
       const after = await currentRevisions(change);
       const expected = target === null ? [] : [target];

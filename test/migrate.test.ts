@@ -117,6 +117,55 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
     assert.deepEqual(sets(backups), []);
   });
 
+  /**
+   * The config of `setup` with Alembic run through a wrapper that, on its second `current`, first has "another run"
+   * move the database (`alembic <move...>`): what a migrate or rollback started elsewhere does while this one waits
+   * for its confirmation or its checks.
+   */
+  function movedMeanwhile(config: string, move: string[]): void {
+    const dir = join(config, '..');
+    const wrapper = join(dir, 'alembic-moved-meanwhile.sh');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\ncase " $* " in *" current "*) if [ -e "${dir}/seen" ]; then /usr/bin/python3 -m alembic ${move.join(' ')} >/dev/null 2>&1; else touch "${dir}/seen"; fi ;; esac\nexec /usr/bin/python3 -m alembic "$@"\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(config, `${readFileSync(config, 'utf8')}  command: [${JSON.stringify(wrapper)}]\n`);
+  }
+
+  test('the database moved by another run after this one read it: migrate and rollback refuse (exit 5), take no backup, change nothing', async () => {
+    const a = setup();
+    assert.equal((await run('migrate.ts', ['--config', a.config, '--to', R2, '--no-backup'])).code, 0);
+    movedMeanwhile(a.config, ['upgrade', 'head']);
+    const m = await run('migrate.ts', ['--config', a.config]);
+    assert.equal(m.code, 5, m.stdout + m.stderr);
+    assert.match(m.stdout + m.stderr, new RegExp(`migrate: the database moved from ${R2} to ${R3} after this run read it`));
+    assert.equal(version(a.db), R3, 'what the other run did, nothing more');
+    assert.deepEqual(sets(a.backups), [], 'no pre-migration set of a state the plan did not see');
+
+    const b = setup();
+    assert.equal((await run('migrate.ts', ['--config', b.config, '--no-backup'])).code, 0);
+    movedMeanwhile(b.config, ['downgrade', '-1']);
+    const r = await run('rollback.ts', ['--config', b.config, '--yes']);
+    assert.equal(r.code, 5, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`rollback: the database moved from ${R3} to ${R2} after this run read it`));
+    assert.equal(version(b.db), R2, 'the rollback did not revert a revision nobody confirmed');
+    assert.deepEqual(sets(b.backups), []);
+  });
+
+  test('pre-migration sets record the revision they were taken at; rollback offers the one taken at its target', async () => {
+    const { config, backups } = setup();
+    for (const to of [R1, R2, R3]) assert.equal((await run('migrate.ts', ['--config', config, '--to', to])).code, 0);
+    const taken = sets(backups);
+    assert.deepEqual(taken.map((m) => m.tags.find((t) => t.startsWith('at-'))), ['at-base', `at-${R1}`, `at-${R2}`]);
+    const r = await run('rollback.ts', ['--config', config, '--to', R1, '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`alternative: restore the pre-migration backup set ${taken[1]!.id} \\(taken [^;]+; taken at ${R1}\\)`));
+    const down = await run('rollback.ts', ['--config', config, '--to', '-2', '--dry-run']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout + down.stderr, new RegExp(`-> ${R1}: 2 revisions to revert`));
+  });
+
   test('rollback without --yes and without a TTY exits 5 and changes nothing', async () => {
     const { db, config, backups } = setup();
     assert.equal((await run('migrate.ts', ['--config', config])).code, 0);
