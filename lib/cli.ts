@@ -143,9 +143,10 @@ export async function runScript(
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
-      // A second Ctrl-C means "now": the default handler is already gone, so say why we stop.
+      // A second Ctrl-C means "now": the default handler is already gone, so say why we stop. No async cleanup runs;
+      // only synchronous 'exit' listeners do (the demo stops its throwaway PostgreSQL there).
       stderr.write(`${spec.name}: second ${sig}, exiting without cleanup\n`);
-      process.kill(process.pid, 'SIGKILL');
+      process.exit(sig === 'SIGINT' ? 130 : 143);
     }
     out.warn(`${sig} received: stopping after cleanup (press again to exit at once)`);
     controller.abort(new OpsError(`interrupted by ${sig}`, EXIT.failed));

@@ -1,6 +1,6 @@
 // A throwaway PostgreSQL cluster from the host's binaries: for the demo, the tests, the benchmark and
 // check-migrations. initdb refuses root, so as root the cluster runs as the `postgres` user (DESIGN.md §10).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync, chownSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -19,6 +19,8 @@ export interface PgSandbox {
   url(db?: string): string;
   /** Run SQL as the superuser over the socket; returns psql's unaligned, tuples-only output. */
   sql(sql: string, db?: string): string;
+  /** sql() without blocking: for long loads that Ctrl-C must be able to stop. */
+  sqlAsync(sql: string, db?: string, signal?: AbortSignal): Promise<string>;
   stop(): void;
   /** Stop and remove everything. */
   destroy(): void;
@@ -92,6 +94,7 @@ export async function startPgSandbox(opts: { password?: string; prefix?: string 
   const log = join(dir, 'server.log');
   run([join(binDir, 'pg_ctl'), '-D', data, '-l', log, '-w', '-t', '60', 'start']);
   let stopped = false;
+  const psqlArgs = (db: string) => ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', user, '-d', `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`];
   const sandbox: PgSandbox = {
     dir,
     port,
@@ -101,13 +104,32 @@ export async function startPgSandbox(opts: { password?: string; prefix?: string 
     version,
     url: (db = 'postgres') => `postgresql://${user}@127.0.0.1:${port}/${encodeURIComponent(db)}`,
     sql(sql: string, db = 'postgres') {
-      const r = spawnSync(join(binDir, 'psql'), ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', user, '-d', `dbname='${db.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`], {
+      const r = spawnSync(join(binDir, 'psql'), psqlArgs(db), {
         input: sql,
         encoding: 'utf8',
         maxBuffer: 256 * 1024 * 1024,
       });
       if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
       return r.stdout.trim();
+    },
+    async sqlAsync(sql: string, db = 'postgres', signal?: AbortSignal) {
+      // The same psql as sql(), without blocking the event loop: a Ctrl-C during a long load is acted on at once.
+      const child = spawn(join(binDir, 'psql'), psqlArgs(db), {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        signal,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-8000)));
+      child.stdin.on('error', () => {});
+      child.stdin.end(sql);
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      if (code !== 0) throw new Error(`psql failed: ${stderr}`);
+      return stdout.trim();
     },
     stop() {
       if (stopped) return;

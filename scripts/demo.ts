@@ -46,11 +46,18 @@ export function main(argv: string[]): Promise<number> {
     if (!hasTool('zstd')) throw new OpsError('zstd not found: install it with `sudo apt-get install zstd`');
     const work = mkdtempSync(join(tmpdir(), 'llc-demo-'));
     let pg: PgSandbox | undefined;
+    // A second Ctrl-C exits at once, skipping the finally below: the throwaway cluster and files still go.
+    const emergency = () => {
+      if (ctx.values.keep) return;
+      pg?.destroy();
+      rmSync(work, { recursive: true, force: true });
+    };
+    process.once('exit', emergency);
     try {
       pg = await out.step('start a throwaway PostgreSQL', () => startPgSandbox({ prefix: 'llc-demo-pg-' }), (p) => ({ note: `PostgreSQL ${p.version} on 127.0.0.1:${p.port}` }));
       const sandbox = pg;
       sandbox.sql('CREATE DATABASE llc_demo;');
-      await out.step(`load sample data (${rows} documents)`, async () => sandbox.sql(SAMPLE_SQL(rows), 'llc_demo'));
+      await out.step(`load sample data (${rows} documents)`, () => sandbox.sqlAsync(SAMPLE_SQL(rows), 'llc_demo', ctx.signal));
       const config = join(work, 'ops.config.yaml');
       writeFileSync(join(work, '.env'), `DEMO_PGPASSWORD=${sandbox.password}\n`, { mode: 0o600 });
       writeFileSync(
@@ -93,6 +100,7 @@ export function main(argv: string[]): Promise<number> {
       out.result({ ok: true, counts: before });
       return EXIT.ok;
     } finally {
+      process.off('exit', emergency);
       pg?.stop();
       if (ctx.values.keep) out.info(`kept ${work} and ${pg?.dir ?? ''}`);
       else {

@@ -23,7 +23,7 @@ export interface RunOpts {
    * Send `signal` once (an operator's Ctrl-C), the first time the output so far (stdout and stderr) matches `when`,
    * or `when()` returns true (checked as output comes and every 50 ms: a stand-in's log file, say).
    */
-  interrupt?: { when: RegExp | (() => boolean); signal: NodeJS.Signals };
+  interrupt?: { when: RegExp | (() => boolean); signal: NodeJS.Signals; /** Send it this many times, `every` ms apart (Ctrl-C twice; default 300 ms). */ times?: number; every?: number };
 }
 
 export function scriptPath(name: string): string {
@@ -45,6 +45,7 @@ export function runScriptProcess(name: string, args: string[], opts: RunOpts = {
       if (!when || interrupted || !(typeof when === 'function' ? when() : when.test(stdout + stderr))) return;
       interrupted = true;
       child.kill(opts.interrupt!.signal);
+      for (let i = 1; i < (opts.interrupt!.times ?? 1); i++) setTimeout(() => child.kill(opts.interrupt!.signal), (opts.interrupt!.every ?? 300) * i);
     };
     const poll = opts.interrupt ? setInterval(watch, 50) : undefined;
     child.on('exit', () => clearInterval(poll));
