@@ -352,7 +352,13 @@ export function revertedRevisions(history: Revision[], current: string[], target
  */
 export function rollbackTarget(history: Revision[], current: string[], to: string | undefined): string | null {
   if (current.length !== 1) {
-    throw new RefusedError(`the database is at ${current.length} revisions (${current.join(', ')}): pass --to <revision> to say which branch to roll back`);
+    // Several branches applied: only a named revision says where to go (what is above it, on any branch, goes).
+    if (to === undefined || /^-\d+$/.test(to)) {
+      throw new RefusedError(`the database is at ${current.length} revisions (${current.join(', ')}): pass --to <revision> to say where to go back to`);
+    }
+    const target = resolveRevision(history, to);
+    if (revertedRevisions(history, current, target).length === 0) throw new UsageError(`--to ${to}: nothing applied (${current.join(', ')}) is above revision ${target ?? 'base'}`);
+    return target;
   }
   const from = current[0]!;
   const rel = /^-(\d+)$/.exec(to ?? '-1');

@@ -7,7 +7,7 @@ import { backupFirst, currentRevisions, openSchemaChange, printSql, refuseIfMove
 import { acquireLock } from '../lib/lock.ts';
 import { runBackup } from '../lib/backup.ts';
 import { confirm } from '../lib/confirm.ts';
-import { EXIT, OpsError, exitCodeOf } from '../lib/errors.ts';
+import { EXIT, OpsError, UsageError, exitCodeOf } from '../lib/errors.ts';
 import {
   AlembicError,
   PRE_MIGRATION_TAG,
@@ -76,6 +76,7 @@ export function main(argv: string[]): Promise<number> {
 
     const command = `rollback ${argv.join(' ')}`.trim();
     if (ctx.dryRun) {
+      if (state.current.length > 1) throw new UsageError(`the database is at ${state.current.length} revisions: Alembic's offline SQL needs one starting revision (the plan above is what a real run does)`);
       const sql = (await runAlembic(runner, alembicCommand(s, sqlArgs('downgrade', state.current[0]!, targetName)), 'downgrade --sql', { readOnly: true })).stdout;
       if (!noBackup) await runBackup(ops, { only: ['postgres'], tags: [PRE_ROLLBACK_TAG], command });
       out.plan(runner.display(alembicCommand(s, ['downgrade', targetName])));

@@ -206,6 +206,13 @@ test('rollbackTarget: -1 by default, -N, an ancestor, base; refuses what is not 
   assert.throws(() => rollbackTarget(G, [R2, R3], undefined), RefusedError);
   const merged = parseHistory('b2, b3 -> m4 (head) (mergepoint), merge\na1 -> b3, y\na1 -> b2, x\n<base> -> a1 (branchpoint), z\n');
   assert.throws(() => rollbackTarget(merged, ['m4'], undefined), /merges b2, b3/);
+  // Two branches applied (two heads): a named revision says where to go; steps do not.
+  const branched = parseHistory('a1 -> b3 (head), y\na1 -> b2 (head), x\n<base> -> a1 (branchpoint), z\n');
+  assert.equal(rollbackTarget(branched, ['b2', 'b3'], 'a1'), 'a1', 'both branches go');
+  assert.equal(rollbackTarget(branched, ['b2', 'b3'], 'b2'), 'b2', 'the other branch goes');
+  assert.equal(rollbackTarget(branched, ['b2', 'b3'], 'base'), null);
+  assert.throws(() => rollbackTarget(branched, ['b2', 'b3'], '-1'), RefusedError);
+  assert.throws(() => rollbackTarget(branched, ['b2'], 'b3'), /not below the current revision/);
 });
 
 test('check-migrations helpers: one step below a revision; the diff helper line among other output', () => {
