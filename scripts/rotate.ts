@@ -10,7 +10,7 @@ import { cleanStaging, listCompleteSets, staleStaging, STAGING } from '../lib/ba
 import { incompleteSets } from '../lib/verify.ts';
 import { planRetentionByGroup, PolicyError, type RetentionPolicy } from '../lib/retention.ts';
 import { writeRotateMetrics } from '../lib/metrics.ts';
-import { EXIT, RefusedError, UsageError } from '../lib/errors.ts';
+import { EXIT, LockedError, RefusedError, UsageError } from '../lib/errors.ts';
 
 export const spec: CommandSpec = {
   name: 'rotate',
@@ -40,8 +40,11 @@ export function main(argv: string[]): Promise<number> {
       throw new UsageError(`invalid config: backup.timezone: unknown time zone "${timeZone}"`);
     }
     const textfileDir = loaded.config.monitoring?.textfileDir;
-    const lock = ctx.dryRun ? undefined : acquireLock(root, 'rotate', (m) => out.warn(m));
+    let lock: ReturnType<typeof acquireLock> | undefined;
     try {
+      // Inside the try: a lock that cannot be written (a full disk, when rotate is needed most) is a failed run the
+      // metrics show. Another run holding it is not (that run reports for itself).
+      lock = ctx.dryRun ? undefined : acquireLock(root, 'rotate', (m) => out.warn(m));
       if (!ctx.dryRun) for (const id of await cleanStaging(root, DAY)) out.warn(`removed a staging directory older than a day: ${STAGING}/${id}`);
       else for (const id of await staleStaging(root, DAY)) out.plan(`remove  ${STAGING}/${id} (a staging directory older than a day)`);
       for (const s of await incompleteSets(root)) out.warn(`not counted and not removed: incomplete set ${s.id} (${s.problems.join('; ')})`);
@@ -72,7 +75,7 @@ export function main(argv: string[]): Promise<number> {
       out.result({ ok: true, dryRun: ctx.dryRun, timeZone, keep: plan.keep.map((k) => ({ id: k.id, reasons: k.reasons })), remove: plan.remove.map((r) => r.id) });
       return EXIT.ok;
     } catch (err) {
-      if (!ctx.dryRun && textfileDir) await writeRotateMetrics(textfileDir, { ok: false, endedAt: new Date() }).catch(() => {});
+      if (!ctx.dryRun && textfileDir && !(err instanceof LockedError)) await writeRotateMetrics(textfileDir, { ok: false, endedAt: new Date() }).catch(() => {});
       throw err;
     } finally {
       lock?.release();
