@@ -57,14 +57,6 @@ export function lockPath(root: string): string {
   return join(root, '.lock');
 }
 
-export function readLock(path: string): LockInfo | null {
-  try {
-    return asLockInfo(JSON.parse(readFileSync(path, 'utf8')));
-  } catch {
-    return null;
-  }
-}
-
 /** A lock file's content, or null when it is not one of ours (valid JSON of another shape is as unreadable as garbage). */
 function asLockInfo(data: unknown): LockInfo | null {
   if (typeof data !== 'object' || data === null) return null;
@@ -112,14 +104,8 @@ export function acquireLock(root: string, command: string, onStale: (msg: string
   const text = JSON.stringify(me);
   const mine = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
-    const fd = openSync(mine, 'wx', 0o600);
-    try {
-      writeSync(fd, text);
-    } finally {
-      closeSync(fd);
-    }
+    createWith(mine, text);
   } catch (err) {
-    rmSync(mine, { force: true });
     throw new OpsError(`cannot write a lock file in ${root}: ${(err as Error).message}`);
   }
   try {
@@ -171,6 +157,19 @@ function parseLock(text: string): LockInfo | null {
   }
 }
 
+/** Create `path` exclusively (EEXIST if it is there) holding `text`; a write that fails leaves no file behind. */
+function createWith(path: string, text: string): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, text);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(path);
+    throw err;
+  }
+  closeSync(fd);
+}
+
 /** link(2) our file as `target`; where the file system has no hard links, an exclusive create written in place. */
 function linkOrCreate(mine: string, target: string, text: string): void {
   try {
@@ -178,15 +177,7 @@ function linkOrCreate(mine: string, target: string, text: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-    const fd = openSync(target, 'wx', 0o600);
-    try {
-      writeSync(fd, text);
-    } catch (e) {
-      closeSync(fd);
-      unlinkSync(target);
-      throw e;
-    }
-    closeSync(fd);
+    createWith(target, text);
   }
 }
 
