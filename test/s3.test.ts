@@ -254,6 +254,16 @@ describe('s3 source against s3rver', () => {
     assert.match(out(v), /key "dup2": .*does not match the index's 0{64}/);
     assert.doesNotMatch(out(v), /key "dup1"/);
     assert.match(out(v), /error +s3: every object of bucket shared-bucket against its index failed/, 'the step does not say ok');
+    // The quick level too judges each entry of a shared file by its own size.
+    const bigger = original.split('\n').map((l) => (l.includes('"key":"dup2"') ? l.replace(/"size":\d+/, '"size":11') : l)).join('\n');
+    writeFileSync(indexPath, bigger);
+    a.sha256 = createHash('sha256').update(bigger).digest('hex');
+    a.size = Buffer.byteLength(bigger);
+    writeFileSync(manifestPath, JSON.stringify(m));
+    const q = await runScriptProcess('verify-latest', ['--config', path], { cwd: work });
+    assert.equal(q.code, 4, out(q));
+    assert.match(out(q), /key "dup2": .*size 10 bytes, index says 11/);
+    assert.doesNotMatch(out(q), /key "dup1"/);
     writeFileSync(indexPath, original);
     writeFileSync(manifestPath, originalManifest);
     // A missing object file: the quick level sees it (it only looks at names and sizes).
