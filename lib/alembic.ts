@@ -382,9 +382,9 @@ export function rollbackTarget(history: Revision[], current: string[], to: strin
 
 // ---- the way back ---------------------------------------------------------------------------------------
 
-/** The newest complete backup set carrying `tag` (migrate tags its sets pre-migration). */
-export async function newestTaggedSet(root: string, ...tags: string[]): Promise<CompleteSet | undefined> {
-  return (await listCompleteSets(root)).filter((s) => tags.every((t) => s.manifest.tags.includes(t))).at(-1);
+/** The complete backup sets carrying `tag`, oldest first (migrate tags its sets pre-migration). */
+export async function taggedSets(root: string, tag: string): Promise<CompleteSet[]> {
+  return (await listCompleteSets(root)).filter((s) => s.manifest.tags.includes(tag));
 }
 
 /** The exact command that puts the database back as it was before a migration. */

@@ -76,7 +76,6 @@ export async function createStaging(root: string, now: () => Date = () => new Da
   }
 }
 
-/** Remove staging directories (all, or those older than `olderThanMs`); returns the ids removed. */
 /** Names under <root>/.staging at least `olderThanMs` old (all of them with 0): what cleanStaging removes. */
 export async function staleStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
   const dir = join(root, STAGING);
@@ -96,6 +95,7 @@ export async function staleStaging(root: string, olderThanMs = 0, now = Date.now
   return stale;
 }
 
+/** Remove staging directories (all, or those older than `olderThanMs`); returns the ids removed. */
 export async function cleanStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
   const removed = await staleStaging(root, olderThanMs, now);
   for (const name of removed) await rm(join(root, STAGING, name), { recursive: true, force: true });

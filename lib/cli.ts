@@ -80,14 +80,14 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
     options[name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
   }
   // A negative number after a string flag is its value (rollback --to -2), not a flag: parseArgs calls it ambiguous.
-  const args = argv.flatMap((a, i) => {
-    const prev = argv[i - 1];
-    const flag = prev?.startsWith('--') ? prev.slice(2) : undefined;
-    if (/^-\d+$/.test(a) && flag && options[flag]?.type === 'string' && !prev!.includes('=')) return [];
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
     const next = argv[i + 1];
-    if (a.startsWith('--') && !a.includes('=') && options[a.slice(2)]?.type === 'string' && next !== undefined && /^-\d+$/.test(next)) return [`${a}=${next}`];
-    return [a];
-  });
+    const takesValue = a.startsWith('--') && !a.includes('=') && options[a.slice(2)]?.type === 'string';
+    if (takesValue && next !== undefined && /^-\d+$/.test(next)) args.push(`${a}=${argv[++i]}`);
+    else args.push(a);
+  }
   try {
     const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: Boolean(spec.positionals) });
     return { values: values as Values, positionals };

@@ -14,7 +14,7 @@ import {
   PRE_ROLLBACK_TAG,
   alembicCommand,
   describeRevisions,
-  newestTaggedSet,
+  taggedSets,
   readState,
   restoreCommand,
   revertedRevisions,
@@ -62,8 +62,9 @@ export function main(argv: string[]): Promise<number> {
     out.warn('the running app may expect the newer schema: deploy the previous app version right after (docs/rollback.md)');
     // The set taken when the database was at the target revision is the other way there; failing that, the newest.
     const atTarget = revisionTag(target === null ? [] : [target]);
-    const exact = atTarget ? await newestTaggedSet(root, PRE_MIGRATION_TAG, atTarget) : undefined;
-    const preMigration = exact ?? (await newestTaggedSet(root, PRE_MIGRATION_TAG));
+    const preMigrationSets = await taggedSets(root, PRE_MIGRATION_TAG);
+    const exact = atTarget ? preMigrationSets.filter((s) => s.manifest.tags.includes(atTarget)).at(-1) : undefined;
+    const preMigration = exact ?? preMigrationSets.at(-1);
     const alternative = preMigration ? restoreCommand(preMigration.id, ctx.values.config as string | undefined) : null;
     if (alternative) {
       const at = preMigration!.manifest.tags.find((t) => t.startsWith('at-'))?.slice(3);

@@ -285,7 +285,7 @@ interface PgRestoreData {
    * staged: the database the archive is loaded into first. `replace` swaps it in for a target that holds data
    * (--force); `rename` gives it the name of a target that did not exist. null: loaded into the target itself.
    */
-  targets: { db: string; target: string; exists: boolean; staged: string | null; swap?: 'replace' | 'rename'; dump: string; old?: string }[];
+  targets: { db: string; target: string; exists: boolean; staged: string | null; swap?: 'replace' | 'rename'; dump: string; /** The replaced database's name until it is dropped (swap: replace). */ old?: string }[];
   globals: string | null;
   scratch: boolean;
 }
@@ -689,7 +689,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             });
             continue;
           }
-          const old = t.old ?? `llc_old_${manifest.id.toLowerCase()}_${data.targets.indexOf(t)}`;
+          const old = t.old!; // named by planRestore for every swap: a free llc_old_* name
           await out.step(`postgres: swap ${into} in for ${t.target}`, async () => {
             const swap = [
               `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(t.target)} AND pid <> pg_backend_pid();`,
