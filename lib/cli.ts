@@ -137,7 +137,7 @@ export async function runScript(
     (io.stdout ?? process.stdout).write(helpText(spec));
     return EXIT.ok;
   }
-  const out = new Output({ json: Boolean(parsed.values.json), verbose: Boolean(parsed.values.verbose), ...io });
+  const out = new Output({ json: Boolean(parsed.values.json), verbose: Boolean(parsed.values.verbose), dryRun: Boolean(parsed.values['dry-run']), ...io });
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {

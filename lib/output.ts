@@ -11,6 +11,8 @@ export interface OutputOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => Date;
   redactor?: Redactor;
+  /** --dry-run: a step that printed plans instead of running them ends with a plan line, not "ok". */
+  dryRun?: boolean;
 }
 
 export interface StepInfo {
@@ -55,6 +57,9 @@ export class Output {
   private readonly now: () => Date;
   private readonly stamp: boolean;
   private spinner: Ora | undefined;
+  private readonly dryRun: boolean;
+  /** plan lines printed so far: a dry-run step that printed any did not do all its work. */
+  private plans = 0;
 
   constructor(opts: OutputOptions = {}) {
     const env = opts.env ?? process.env;
@@ -62,6 +67,7 @@ export class Output {
     const stderr = opts.stderr ?? process.stderr;
     this.json = Boolean(opts.json);
     this.verbose = Boolean(opts.verbose);
+    this.dryRun = Boolean(opts.dryRun);
     this.redactor = opts.redactor ?? new Redactor();
     this.now = opts.now ?? (() => new Date());
     this.stdout = stdout;
@@ -100,12 +106,14 @@ export class Output {
   }
 
   plan(msg: string): void {
+    this.plans++;
     this.line(`${this.c.cyan('plan')}  ${msg}`);
   }
 
   /** Run one step: a spinner on a TTY, then one line with duration (and size, if the step reports one). */
   async step<T>(label: string, fn: () => Promise<T>, info?: (result: T) => StepInfo): Promise<T> {
     const started = performance.now();
+    const plansBefore = this.plans;
     // A terminal that reports no width (0 columns: some serial consoles, `script` without stty) gets no spinner: ora
     // would count every line as infinitely many rows to clear, and write escape codes without end.
     if (this.interactive && ((this.human as { columns?: number }).columns ?? 0) > 0) {
@@ -121,7 +129,9 @@ export class Output {
       if (extra.bytes !== undefined) parts.push(formatBytes(extra.bytes));
       if (extra.note) parts.push(extra.note);
       this.stopSpinner();
-      this.ok(`${label} ${this.c.dim(`(${parts.join(', ')})`)}`);
+      // Under --dry-run a step whose commands were printed, not run, did nothing to report as done.
+      if (this.dryRun && this.plans > plansBefore) this.plan(`${label} ${this.c.dim('(dry run: not run)')}`);
+      else this.ok(`${label} ${this.c.dim(`(${parts.join(', ')})`)}`);
       return result;
     } catch (err) {
       this.stopSpinner();

@@ -112,6 +112,9 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
     assert.match(r.stdout, /CREATE INDEX ix_tags_label ON tags \(label\)/);
     assert.doesNotMatch(r.stdout, /CREATE TABLE items/);
     assert.match(r.stdout, new RegExp(`UPDATE alembic_version SET version_num='${R3}'`));
+    // The pre-migration backup is planned, not taken: no line may say it was done.
+    assert.match(r.stdout, /plan  postgres: dump \S+ \(dry run: not run\)/);
+    assert.doesNotMatch(r.stdout, /ok +postgres: dump/);
     assert.equal(version(db), R2);
     assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'tags';", db), '0');
     assert.deepEqual(sets(backups), []);

@@ -129,6 +129,17 @@ test('runner: dry-run prints mutating commands with secrets masked and runs only
   assert.equal(ro.stdout, 'hi\n');
 });
 
+test('output: under --dry-run a step whose commands were only printed ends with a plan line, not "ok"', async () => {
+  const out = sink();
+  const o = new Output({ stdout: out.stream, stderr: out.stream, env: {}, dryRun: true });
+  const runner = new Runner({ out: o, dryRun: true });
+  await o.step('dump app', () => runner.pipeline([{ argv: ['pg_dump', 'app'] }], { stdout: '/tmp/never' }));
+  await o.step('read the state', () => runner.capture({ argv: ['echo', 'hi'] }, { readOnly: true }));
+  assert.match(out.text, /plan  dump app \(dry run: not run\)/);
+  assert.doesNotMatch(out.text, /ok +dump app/);
+  assert.match(out.text, /ok    read the state \(\d+ ms\)/, 'a read-only step that ran is reported as done');
+});
+
 test('runner: a missing program and a failing pipeline stage are named', async () => {
   const o = new Output({ stdout: sink().stream, stderr: sink().stream, env: {} });
   const runner = new Runner({ out: o });
