@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT, OpsError, UsageError, exitCodeOf } from './errors.ts';
 import { Output } from './output.ts';
+import { killInterruptibleChildren } from './run.ts';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -145,7 +146,8 @@ export async function runScript(
     if (signals > 1) {
       // A second Ctrl-C means "now": the default handler is already gone, so say why we stop. No async cleanup runs;
       // only synchronous 'exit' listeners do (the demo stops its throwaway PostgreSQL there).
-      stderr.write(`${spec.name}: second ${sig}, exiting without cleanup\n`);
+      const killed = killInterruptibleChildren();
+      stderr.write(`${spec.name}: second ${sig}, exiting without cleanup${killed ? ` (killed ${killed === 1 ? 'a command' : `${killed} commands`} still running)` : ''}\n`);
       process.exit(sig === 'SIGINT' ? 130 : 143);
     }
     out.warn(`${sig} received: stopping after cleanup (press again to exit at once)`);
@@ -175,6 +177,9 @@ export async function runScript(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // Interrupted: every step has given up on its commands and cleaned up. One still running ignored the SIGTERM it
+    // got; it would keep this process alive (and a second Ctrl-C would then find no handler) or outlive it.
+    if (controller.signal.aborted) killInterruptibleChildren();
   }
 }
 

@@ -8,6 +8,25 @@ import { quote } from 'zx/core';
 import { OpsError } from './errors.ts';
 import type { Output } from './output.ts';
 
+/** Children still running that an interrupt stops (not those of an uninterruptible runner, which must finish). */
+const running = new Set<ChildProcess>();
+
+/**
+ * Kill every interruptible child still running (synchronously), when an interrupted run ends or a second Ctrl-C
+ * exits at once: the interrupt sent them SIGTERM, and one still running is not heeding it. A pg_dump, a zstd or a
+ * loading psql session would go on without us, holding a snapshot or writing into a staging directory or a staged
+ * database, and keep our process from exiting. The children of an uninterruptible runner (starting quiesced
+ * services again, a CREATE DATABASE the server would finish anyway) are left to finish. Returns how many it killed.
+ */
+export function killInterruptibleChildren(): number {
+  let n = 0;
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) n++;
+  }
+  running.clear();
+  return n;
+}
+
 export interface Command {
   /** Program and arguments. Never a secret in here: pass secrets through `env`. */
   argv: string[];
@@ -180,6 +199,12 @@ export class Runner {
     const [program, ...args] = cmd.argv;
     if (!program) throw new OpsError('internal: empty command');
     const child = spawn(program, args, { cwd: cmd.cwd, env: this.childEnv(cmd), stdio, signal: this.signal, killSignal: 'SIGTERM' });
+    if (this.signal) {
+      running.add(child);
+      child.once('exit', () => running.delete(child));
+      // An interrupt's AbortError comes as 'error' too, while the child may still run: only a spawn that failed ends here.
+      child.once('error', () => child.pid === undefined && running.delete(child));
+    }
     // Always listen: an unhandled 'error' (ENOENT) would crash the process instead of failing the step.
     child.on('error', (err) => spawnErrors.set(child, explainSpawnError(program, err)));
     return child;

@@ -219,6 +219,34 @@ test('SIGKILL mid-dump leaves no set; the next run clears the stale lock and sta
   assert.equal(existsSync(join(env.root, '.lock')), false, 'lock released');
 });
 
+test('an interrupted backup-all leaves no command running, not even a pg_dump that ignores SIGTERM', { skip }, async () => {
+  // A pg_dump that ignores SIGTERM (as a child stuck in I/O would, for a while): the interrupt's cleanup gives up on
+  // it, and it must not be left behind holding its snapshot and writing into staging (nor keep backup-all alive).
+  const pidFile = join(env.dir, 'deaf-pg_dump.pid');
+  rmSync(pidFile, { force: true });
+  const deaf = shims('deaf-pg_dump', { pg_dump: `case " $* " in *" --version "*) exec "${join(env.pg.binDir, 'pg_dump')}" "$@" ;; esac\ntrap '' TERM\necho $$ > "${pidFile}"\nexec sleep 120\n` });
+  const config = env.config({ databases: ['app'], name: 'deaf.yaml' });
+  const started = Date.now();
+  const r = await runScriptProcess('backup-all', ['--config', config], { env: deaf, interrupt: { when: () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', signal: 'SIGTERM' } });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /SIGTERM received: stopping after cleanup/);
+  assert.ok(Date.now() - started < 60_000, 'backup-all did not wait for the deaf pg_dump to end by itself');
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 40 && alive(); i++) await sleep(50);
+  assert.equal(alive(), false, `pg_dump (pid ${pid}) still running after backup-all exited`);
+  // What the interrupted run left in staging the next run clears.
+  const next = await runScriptProcess('backup-all', ['--config', config]);
+  assert.equal(next.code, 0, next.stdout + next.stderr);
+});
+
 test('a live lock holder makes a second run exit 3', { skip }, async () => {
   const config = env.config({ databases: ['app'], name: 'locked.yaml' });
   mkdirSync(env.root, { recursive: true });

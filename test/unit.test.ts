@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
-import { composeArgv, composeExec, Runner } from '../lib/run.ts';
+import { composeArgv, composeExec, killInterruptibleChildren, Runner } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output, formatDuration } from '../lib/output.ts';
 import { acquireLock, processStartTime, removeIfUnchanged } from '../lib/lock.ts';
@@ -138,6 +138,43 @@ test('output: under --dry-run a step whose commands were only printed ends with 
   assert.match(out.text, /plan  dump app \(dry run: not run\)/);
   assert.doesNotMatch(out.text, /ok +dump app/);
   assert.match(out.text, /ok    read the state \(\d+ ms\)/, 'a read-only step that ran is reported as done');
+});
+
+test('runner: children that ignore an interrupt are killed by killInterruptibleChildren; an uninterruptible one is left to finish', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-deaf-'));
+  try {
+    const o = new Output({ stdout: sink().stream, stderr: sink().stream, env: {} });
+    const controller = new AbortController();
+    const runner = new Runner({ out: o, signal: controller.signal });
+    const deaf = (name: string) => ({ argv: ['sh', '-c', `trap '' TERM; echo $$ > ${join(dir, name)}; exec sleep 60`] });
+    const pidOf = async (name: string) => {
+      for (let i = 0; i < 100 && !existsSync(join(dir, name)); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 100 && !readFileSync(join(dir, name), 'utf8').trim(); i++) await new Promise((r) => setTimeout(r, 20));
+      return Number(readFileSync(join(dir, name), 'utf8').trim());
+    };
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    const interrupted = runner.capture(deaf('a'));
+    const kept = runner.uninterruptible().capture(deaf('b'), { allowFailure: true });
+    const [a, b] = [await pidOf('a'), await pidOf('b')];
+    controller.abort(new Error('interrupted'));
+    await assert.rejects(interrupted, /stopped: interrupted/);
+    assert.equal(alive(a), true, 'the SIGTERM of the interrupt was ignored');
+    assert.equal(killInterruptibleChildren(), 1);
+    for (let i = 0; i < 50 && alive(a); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(alive(a), false, 'killed');
+    assert.equal(alive(b), true, 'the uninterruptible child runs on');
+    process.kill(b, 'SIGKILL');
+    await kept;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('runner: a missing program and a failing pipeline stage are named', async () => {
