@@ -20,6 +20,13 @@ export interface StepInfo {
   bytes?: number;
   /** A short extra note, e.g. "12 tables, 10432 rows". */
   note?: string;
+  /** What the step found wrong (e.g. "3 problems"): the step ran to its end, but its line is an error, not "ok". */
+  failed?: string;
+}
+
+/** Step info for a check that returns what it found wrong: "failed: 3 mismatched" when it found any. */
+export function failedIfAny(what: string): (found: readonly unknown[]) => StepInfo {
+  return (found) => ({ failed: found.length ? `${found.length} ${what}` : undefined });
 }
 
 export function formatBytes(n: number): string {
@@ -131,6 +138,7 @@ export class Output {
       this.stopSpinner();
       // Under --dry-run a step whose commands were printed, not run, did nothing to report as done.
       if (this.dryRun && this.plans > plansBefore) this.plan(`${label} ${this.c.dim('(dry run: not run)')}`);
+      else if (extra.failed) this.error(`${label} failed: ${extra.failed} ${this.c.dim(`(${parts.join(', ')})`)}`);
       else this.ok(`${label} ${this.c.dim(`(${parts.join(', ')})`)}`);
       return result;
     } catch (err) {

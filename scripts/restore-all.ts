@@ -6,6 +6,7 @@ import { backupRoot, setUp } from '../lib/ops.ts';
 import { acquireLock } from '../lib/lock.ts';
 import { configuredSources, parseOnly } from '../lib/sources/index.ts';
 import { checkChecksums, checkPresence, pickSet, throwIfProblems } from '../lib/verify.ts';
+import { failedIfAny } from '../lib/output.ts';
 import { confirm } from '../lib/confirm.ts';
 import { diffCounts, type RestorePlan } from '../lib/sources/types.ts';
 import { EXIT, UsageError, VerifyError } from '../lib/errors.ts';
@@ -46,13 +47,13 @@ export function main(argv: string[]): Promise<number> {
     try {
       out.info(`restoring set ${set.id} (${set.manifest.startedAt}): ${chosen.map((s) => s.name).join(', ')}`);
       // Every check that reads only the set comes before anything touches a target.
-      throwIfProblems(`set ${set.id}`, await out.step('artifacts present with recorded sizes', () => checkPresence(set, (s) => names.has(s))));
+      throwIfProblems(`set ${set.id}`, await out.step('artifacts present with recorded sizes', () => checkPresence(set, (s) => names.has(s)), failedIfAny('missing or of another size')));
       // Checksums and the sources' full reads stream the same files: side by side, both before any target is
       // touched. Planning only asks the targets questions (versions, emptiness), so it runs alongside.
       const force = Boolean(ctx.values.force);
       const planning = Promise.allSettled(chosen.map((s) => s.planRestore(sourceContext, set.dir, set.manifest, { force })));
       const [sums, ...reads] = await Promise.allSettled([
-        out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s))),
+        out.step('sha256 of every artifact', () => checkChecksums(set, (s) => names.has(s)), failedIfAny('mismatched')),
         ...chosen.map((s) => s.verifyArtifacts(sourceContext, set.dir, set.manifest, { forRestore: true })),
       ]);
       const planned = await planning;

@@ -9,7 +9,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { checkChecksums, checkPresence, describeProblem, incompleteSets, pickSet, type Problem } from '../lib/verify.ts';
 import { listCompleteSets, type CompleteSet } from '../lib/backup-set.ts';
 import { writeVerifyMetrics } from '../lib/metrics.ts';
-import { formatBytes, formatDuration } from '../lib/output.ts';
+import { failedIfAny, formatBytes, formatDuration } from '../lib/output.ts';
 import { EXIT, VerifyError } from '../lib/errors.ts';
 import type { ScriptContext } from '../lib/cli.ts';
 import type { Ops } from '../lib/ops.ts';
@@ -94,22 +94,18 @@ export function main(argv: string[]): Promise<number> {
         warnings.push(`set ${set.id} is ${formatBytes(bytes)}, ${Math.round((1 - bytes / totalBytes(previous)) * 100)}% smaller than ${previous.id} (${formatBytes(totalBytes(previous))})`);
       }
       for (const w of warnings) out.warn(w);
-      problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set))));
+      problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set), (p) => ({ failed: p.length ? `${p.length} missing or of another size` : undefined }))));
       for (const source of sources.filter((s) => set.manifest.sources[s.name] && s.checkPresence)) {
-        let found: string[] = [];
-        await out
-          .step(`${source.name}: what the artifacts list is present with recorded sizes`, async () => {
-            found = await source.checkPresence!(set.dir, set.manifest);
-            if (found.length) throw new VerifyError(`${found.length} missing or of another size`);
-          })
-          .catch((err: unknown) => {
-            if (!(err instanceof VerifyError)) throw err;
-          });
+        const found = await out.step(
+          `${source.name}: what the artifacts list is present with recorded sizes`,
+          () => source.checkPresence!(set.dir, set.manifest),
+          failedIfAny('missing or of another size'),
+        );
         problems.push(...found.slice(0, 20).map((message) => ({ message })));
         if (found.length > 20) problems.push({ message: `${source.name}: ... and ${found.length - 20} more` });
       }
       if (level !== 'quick' && problems.length === 0) {
-        problems.push(...(await out.step('sha256 of every artifact', () => checkChecksums(set), (p) => ({ bytes, note: p.length ? `${p.length} mismatched` : undefined }))));
+        problems.push(...(await out.step('sha256 of every artifact', () => checkChecksums(set), (p) => ({ bytes, ...failedIfAny('mismatched')(p) }))));
       }
       const present = sources.filter((s) => set.manifest.sources[s.name]);
       if (level === 'checksums' && problems.length === 0) {

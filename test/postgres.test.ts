@@ -134,12 +134,16 @@ test('one flipped byte: verify-latest --checksums exits 4 naming the file; resto
   const v = await runScriptProcess('verify-latest', ['--config', config, '--checksums', '--from', id]);
   assert.equal(v.code, 4, v.stdout + v.stderr);
   assert.ok((v.stdout + v.stderr).includes(`${dump.path}: sha256`), 'names the file');
+  // The step that found the mismatch says so on its own line, not "ok".
+  assert.match(v.stdout, /error +sha256 of every artifact failed: 1 mismatched/);
+  assert.doesNotMatch(v.stdout, /ok +sha256 of every artifact/);
   const quick = await runScriptProcess('verify-latest', ['--config', config, '--from', id]);
   assert.equal(quick.code, 0, 'the quick level checks sizes only: same size passes');
   const before = databases();
   const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
   assert.equal(r.code, 4, r.stdout + r.stderr);
   assert.ok((r.stdout + r.stderr).includes(dump.path));
+  assert.match(r.stdout, /error +sha256 of every artifact failed: 1 mismatched/);
   assert.equal(databases(), before, 'no database created or dropped');
 });
 

@@ -253,7 +253,7 @@ describe('s3 source against s3rver', () => {
     assert.equal(v.code, 4, out(v));
     assert.match(out(v), /key "dup2": .*does not match the index's 0{64}/);
     assert.doesNotMatch(out(v), /key "dup1"/);
-    assert.match(out(v), /error +s3: every object of bucket shared-bucket against its index failed/, 'the step does not say ok');
+    assert.match(out(v), /error +s3: every object of bucket shared-bucket against its index failed: 1 problem \(/, 'the step does not say ok');
     // The quick level too judges each entry of a shared file by its own size.
     const bigger = original.split('\n').map((l) => (l.includes('"key":"dup2"') ? l.replace(/"size":\d+/, '"size":11') : l)).join('\n');
     writeFileSync(indexPath, bigger);
@@ -264,6 +264,7 @@ describe('s3 source against s3rver', () => {
     assert.equal(q.code, 4, out(q));
     assert.match(out(q), /key "dup2": .*size 10 bytes, index says 11/);
     assert.doesNotMatch(out(q), /key "dup1"/);
+    assert.match(out(q), /error +s3: what the artifacts list is present with recorded sizes failed: 1 missing or of another size/);
     writeFileSync(indexPath, original);
     writeFileSync(manifestPath, originalManifest);
     // A missing object file: the quick level sees it (it only looks at names and sizes).

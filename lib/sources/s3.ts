@@ -737,15 +737,15 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
           continue;
         }
         const before = problems.length;
-        await ctx.out
-          .step(`s3: every object of bucket ${b.name} against its index`, async () => {
-            await checkBucket(setDir, b, artifact, manifest.sources.s3!.counts[b.name], where, problems);
-            // The step reports what it found: not "ok" with problems behind it.
-            if (problems.length > before) throw new VerifyError(`${problems.length - before} problem${problems.length - before > 1 ? 's' : ''}`);
-          })
-          .catch((err: unknown) => {
-            if (!(err instanceof VerifyError)) throw err;
-          });
+        // The step reports what it found: not "ok" with problems behind it.
+        await ctx.out.step(
+          `s3: every object of bucket ${b.name} against its index`,
+          () => checkBucket(setDir, b, artifact, manifest.sources.s3!.counts[b.name], where, problems),
+          () => {
+            const n = problems.length - before;
+            return { failed: n ? `${n} problem${n > 1 ? 's' : ''}` : undefined };
+          },
+        );
       }
       if (problems.length) {
         const shown = problems.slice(0, PROBLEMS_SHOWN);
