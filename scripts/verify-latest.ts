@@ -94,7 +94,7 @@ export function main(argv: string[]): Promise<number> {
         warnings.push(`set ${set.id} is ${formatBytes(bytes)}, ${Math.round((1 - bytes / totalBytes(previous)) * 100)}% smaller than ${previous.id} (${formatBytes(totalBytes(previous))})`);
       }
       for (const w of warnings) out.warn(w);
-      problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set), (p) => ({ failed: p.length ? `${p.length} missing or of another size` : undefined }))));
+      problems.push(...(await out.step('artifacts present with recorded sizes', () => checkPresence(set), failedIfAny('missing or of another size'))));
       for (const source of sources.filter((s) => set.manifest.sources[s.name] && s.checkPresence)) {
         const found = await out.step(
           `${source.name}: what the artifacts list is present with recorded sizes`,
