@@ -185,13 +185,24 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const envFile = opts.envFile ? resolve(opts.cwd ?? process.cwd(), opts.envFile) : resolve(dir, '.env');
   let fileEnv: Record<string, string> = {};
   if (existsSync(envFile)) {
-    fileEnv = parseDotenv(readFileSync(envFile));
+    fileEnv = parseDotenv(readText(envFile, 'env file'));
   } else if (opts.envFile) {
     throw new UsageError(`env file not found: ${envFile}`);
   }
   // As in Compose, the process environment wins over .env.
   const env: Record<string, string | undefined> = { ...fileEnv, ...processEnv };
-  return parseConfigText(readFileSync(path, 'utf8'), { path, dir, env });
+  return parseConfigText(readText(path, 'config file'), { path, dir, env });
+}
+
+/** A file the user named, read whole; a directory or an unreadable file is a usage error naming it (exit 2). */
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new UsageError(`${what} ${path} is a directory: name the file itself`);
+    throw new UsageError(`${what} ${path} cannot be read: ${(err as Error).message}`);
+  }
 }
 
 export function parseConfigText(text: string, where: { path: string; dir: string; env: Record<string, string | undefined> }): LoadedConfig {

@@ -124,6 +124,9 @@ test('.env beside the config is read, and the process environment wins over it',
     assert.equal(b.config.backup!.root, '/from/env');
     assert.equal(b.config.backup!.maxAge, '2h');
     assert.throws(() => loadConfig({ configPath: join(dir, 'missing.yaml'), env: {} }), /config file not found/);
+    // A directory where a file is named: a usage error naming it (it was an EISDIR trace and exit 1).
+    assert.throws(() => loadConfig({ configPath: dir, env: {} }), (e: Error) => e instanceof UsageError && e.message === `config file ${dir} is a directory: name the file itself`);
+    assert.throws(() => loadConfig({ configPath: join(dir, 'ops.config.yaml'), envFile: dir, env: {} }), (e: Error) => e instanceof UsageError && /^env file .* is a directory/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
