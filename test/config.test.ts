@@ -151,3 +151,20 @@ test('backup-all with three mistakes prints all three with paths, exits 2 and to
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('backup.root that is a file: every script that uses it exits 2 naming it, before anything else', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-cfg-'));
+  try {
+    const root = join(dir, 'backups');
+    writeFileSync(root, 'a file, not a directory\n');
+    const config = join(dir, 'ops.config.yaml');
+    writeFileSync(config, `backup:\n  root: ${root}\n  retention: { daily: 3 }\nsources:\n  postgres:\n    via: local\n    url: postgresql://u@127.0.0.1:1/x\n    databases: [a]\n`);
+    const runs = await Promise.all([['backup-all'], ['verify-latest'], ['restore-all', '--yes'], ['rotate']].map(([script, ...flags]) => runScriptProcess(script!, ['--config', config, ...flags])));
+    for (const r of runs) {
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, new RegExp(`invalid config: backup\\.root: ${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a directory`));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
