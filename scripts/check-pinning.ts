@@ -35,7 +35,7 @@ export const spec: CommandSpec = {
     'committed .env.example beside it; the process environment wins, as in Compose.',
     'Policy (config section `pinning`, optional): critical services need a digest; `# TODO digest: <reason>` on or',
     'above an image line turns that into a warning. Exit 1 on a violation (or a failed --resolve), 2 on unreadable',
-    'input, invalid YAML or bad flags.',
+    'input, invalid YAML, files without any service, or bad flags.',
   ],
 };
 
@@ -190,6 +190,10 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
         return all;
       };
       let files = readAll();
+      // A check that finds nothing to check passes on anything: an empty or wrong file is a usage error.
+      if (files.every((f) => f.file.images.length === 0)) {
+        throw new UsageError(`no services in ${files.map((f) => f.file.file).join(', ')}: nothing to check (an empty file, or not the compose file?)`);
+      }
       for (const f of files) out.detail(`${f.file.file}: variables from ${f.env.envFile ?? 'the process environment only'}`);
 
       // Resolve before judging, so that --write is judged on what it wrote.

@@ -233,6 +233,20 @@ test('exit 2 on an unreadable file, invalid YAML, and bad flags', async (t) => {
   const noEnvFile = await checkPinning([bad, '--dotenv', join(dir, 'missing.env')]);
   assert.equal(noEnvFile.code, 2);
   assert.match(noEnvFile.stdout + noEnvFile.stderr, /env file not found: .*missing\.env/);
+  // Nothing to check passes on anything: an empty file, or files without a service, are exit 2 (a directory too).
+  const empty = join(dir, 'empty.yaml');
+  writeFileSync(empty, '');
+  const noServices = join(dir, 'networks-only.yaml');
+  writeFileSync(noServices, 'networks:\n  default: {}\nservices: {}\n');
+  const nothing = await checkPinning([empty, noServices]);
+  assert.equal(nothing.code, 2, nothing.stdout + nothing.stderr);
+  assert.match(nothing.stdout + nothing.stderr, /no services in .*empty\.yaml, .*networks-only\.yaml: nothing to check/);
+  const withOne = join(dir, 'one.yaml');
+  writeFileSync(withOne, `services:\n  a:\n    image: x:1.2.3@sha256:${HEX}\n`);
+  assert.equal((await checkPinning([withOne, empty])).code, 0, 'an empty override beside a file with services is fine');
+  const directory = await checkPinning([dir]);
+  assert.equal(directory.code, 2);
+  assert.match(directory.stdout + directory.stderr, /cannot read .*: EISDIR/);
 });
 
 test('extends and override files: a service without image: that takes it from elsewhere is judged there, not flagged', async (t) => {
