@@ -4,6 +4,7 @@
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { backupRoot, setUp } from '../lib/ops.ts';
 import { acquireLock } from '../lib/lock.ts';
+import { listCompleteSets } from '../lib/backup-set.ts';
 import { configuredSources, parseOnly } from '../lib/sources/index.ts';
 import { checkChecksums, checkPresence, pickSet, throwIfProblems } from '../lib/verify.ts';
 import { failedIfAny } from '../lib/output.ts';
@@ -36,7 +37,15 @@ export function main(argv: string[]): Promise<number> {
     const root = backupRoot(loaded);
     const only = parseOnly(ctx.values.only as string[] | undefined);
     const sources = await configuredSources(loaded, only);
-    const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: only ?? [] });
+    // The newest set holding every source asked for (as verify-latest picks it): a newer set of fewer sources (a
+    // pre-migration set holds PostgreSQL only) is not the whole stack, and is named for --from.
+    const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: only ?? sources.map((s) => s.name) });
+    if (ctx.values.from === undefined) {
+      for (const newer of (await listCompleteSets(root)).filter((s) => s.id > set.id)) {
+        const held = Object.keys(newer.manifest.sources);
+        if (held.length) out.info(`newer set ${newer.id} holds only ${held.join(', ')}: not chosen (restore it with --from ${newer.id} --only ${held.join(',')})`);
+      }
+    }
     const chosen = sources.filter((s) => set.manifest.sources[s.name]);
     const absent = sources.filter((s) => !set.manifest.sources[s.name]).map((s) => s.name);
     if (only && absent.length) throw new UsageError(`set ${set.id} holds no backup of ${absent.join(', ')}`);

@@ -111,3 +111,26 @@ test('one backup-all writes one set with all four stores; restore-all onto empty
   const order = ['postgres', 'neo4j', 'qdrant', 's3'].map((m) => r.stdout.indexOf(`${m}: counts match the manifest`));
   assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), `restore order in:\n${r.stdout}`);
 });
+
+test('restore-all without --from takes the newest set holding every configured source (as verify-latest does), and names a newer partial set', { skip }, async () => {
+  const cfg = config('all.yaml', servers.s3[0]!, servers.qdrant[0]!);
+  const full = await runScriptProcess('backup-all', ['--config', cfg, '--json'], { env: fakeDocker() });
+  assert.equal(full.code, 0, full.stdout + full.stderr);
+  const fullId = (JSON.parse(full.stdout) as { id: string }).id;
+  await new Promise((r) => setTimeout(r, 1100)); // set ids are seconds
+  // What migrate.ts takes before a migration: PostgreSQL only, and newer.
+  const partial = await runScriptProcess('backup-all', ['--config', cfg, '--only', 'postgres', '--json'], { env: fakeDocker() });
+  assert.equal(partial.code, 0, partial.stdout + partial.stderr);
+  const partialId = (JSON.parse(partial.stdout) as { id: string }).id;
+  assert.ok(partialId > fullId);
+  const all = await runScriptProcess('restore-all', ['--config', cfg, '--dry-run', '--force'], { env: fakeDocker() });
+  assert.equal(all.code, 0, all.stdout + all.stderr);
+  assert.match(all.stdout, new RegExp(`restoring set ${fullId} \\(.*\\): postgres, neo4j, qdrant, s3`));
+  assert.match(all.stdout, new RegExp(`newer set ${partialId} holds only postgres: not chosen \\(restore it with --from ${partialId} --only postgres\\)`));
+  assert.doesNotMatch(all.stdout, /holds no backup of/);
+  const verified = await runScriptProcess('verify-latest', ['--config', cfg], { env: fakeDocker() });
+  assert.match(verified.stdout, new RegExp(`set ${fullId} verified`), 'verify-latest checks the set restore-all takes');
+  const pgOnly = await runScriptProcess('restore-all', ['--config', cfg, '--dry-run', '--force', '--only', 'postgres'], { env: fakeDocker() });
+  assert.equal(pgOnly.code, 0, pgOnly.stdout + pgOnly.stderr);
+  assert.match(pgOnly.stdout, new RegExp(`restoring set ${partialId} \\(.*\\): postgres$`, 'm'));
+});
