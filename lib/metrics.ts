@@ -59,24 +59,37 @@ export interface BackupMetricsInput {
   perSource: Record<string, { ok: boolean; durationMs: number; bytes: number }>;
   /** Every configured source, so a failed run still lists each one's last success. */
   sources: string[];
+  /** The sources this run backed up (--only); default: all of `sources`. */
+  ran?: string[];
 }
 
+/**
+ * llc_backup.prom after a backup-all run. A source the run did not back up (--only) keeps its samples from the file
+ * as they were: its last success still ages towards BackupStale. A run of some sources only that succeeded does
+ * not clear a failed full run's status (BackupFailed stays until a full run succeeds); one that failed sets it.
+ */
 export async function writeBackupMetrics(dir: string, input: BackupMetricsInput): Promise<void> {
-  const before = parseSamples(await previousFile(dir, METRICS.backupLastSuccessTimestamp.file), METRICS.backupLastSuccessTimestamp);
-  const sizes = parseSamples(await previousFile(dir, METRICS.backupSize.file), METRICS.backupSize);
+  const text = await previousFile(dir, METRICS.backupLastSuccessTimestamp.file);
+  const before = parseSamples(text, METRICS.backupLastSuccessTimestamp);
+  const sizes = parseSamples(text, METRICS.backupSize);
+  const durations = parseSamples(text, METRICS.backupDuration);
+  const ran = new Set(input.ran ?? input.sources);
+  const partial = input.sources.some((s) => !ran.has(s));
+  const previousStatus = parseSamples(text, METRICS.backupLastRunStatus).get('');
   const now = input.endedAt.getTime() / 1000;
   const samples: Sample[] = [
-    { metric: METRICS.backupLastRunStatus, value: input.ok ? 1 : 0 },
+    { metric: METRICS.backupLastRunStatus, value: input.ok ? (partial && previousStatus !== undefined ? previousStatus : 1) : 0 },
     { metric: METRICS.backupLastRunTimestamp, value: now },
   ];
   for (const source of input.sources) {
     const key = `source="${source}"`;
-    const r = input.perSource[source];
+    const r = ran.has(source) ? input.perSource[source] : undefined;
     const succeeded = input.ok && r?.ok;
     const last = succeeded ? now : before.get(key);
     // A source that never succeeded has no last-success sample: "absent" alerts as stale, a fake 0 would too but lies.
     if (last !== undefined) samples.push({ metric: METRICS.backupLastSuccessTimestamp, labels: { source }, value: last });
-    if (r) samples.push({ metric: METRICS.backupDuration, labels: { source }, value: r.durationMs / 1000 });
+    const duration = r ? r.durationMs / 1000 : durations.get(key);
+    if (duration !== undefined) samples.push({ metric: METRICS.backupDuration, labels: { source }, value: duration });
     const size = succeeded ? r!.bytes : sizes.get(key);
     if (size !== undefined) samples.push({ metric: METRICS.backupSize, labels: { source }, value: size });
   }

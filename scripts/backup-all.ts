@@ -25,12 +25,13 @@ export function main(argv: string[]): Promise<number> {
     const ops = setUp(ctx);
     const only = parseOnly(ctx.values.only as string[] | undefined);
     const sources = configuredNames(ops.loaded, only);
+    const configured = configuredNames(ops.loaded, undefined);
     const monitoring = ops.loaded.config.monitoring;
     if (!ctx.dryRun) await ping(monitoring?.ping, 'start', ctx.out);
     const report = await runBackup(ops, { only, tags: (ctx.values.tag as string[] | undefined) ?? [], command: `backup-all ${argv.join(' ')}`.trim() });
     if (!ctx.dryRun) {
       if (monitoring?.textfileDir) {
-        await writeBackupMetrics(monitoring.textfileDir, { ok: report.ok, endedAt: new Date(), perSource: report.perSource, sources }).catch((err: Error) =>
+        await writeBackupMetrics(monitoring.textfileDir, { ok: report.ok, endedAt: new Date(), perSource: report.perSource, sources: configured, ran: sources }).catch((err: Error) =>
           ctx.out.warn(`could not write metrics to ${monitoring.textfileDir}: ${err.message}`),
         );
       }

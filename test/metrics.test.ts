@@ -3,14 +3,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireTools } from './helpers/tools.ts';
 import { runScriptProcess } from './helpers/scripts.ts';
 import { startBackupEnv, type BackupEnv } from './helpers/backup-env.ts';
 import { freePort } from '../lib/pg-sandbox.ts';
-import { parseSamples, renderSamples } from '../lib/metrics.ts';
+import { parseSamples, renderSamples, writeBackupMetrics } from '../lib/metrics.ts';
 import { METRICS } from '../lib/metric-names.ts';
 
 const skip = requireTools(['/usr/lib/postgresql/15/bin/initdb', 'zstd', 'promtool', 'prometheus-node-exporter']);
@@ -65,5 +66,42 @@ test('a failed backup-all: status 0, last success unchanged; promtool and a real
     assert.match(page, /^llc_backup_last_success_timestamp_seconds\{source="postgres"\} /m);
   } finally {
     exporter.kill();
+  }
+});
+
+test('a --only run keeps the samples of the sources it did not back up; its success does not clear a failed full run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-metrics-'));
+  try {
+    const file = join(dir, 'llc_backup.prom');
+    const read = (metric: (typeof METRICS)[keyof typeof METRICS]) => parseSamples(readFileSync(file, 'utf8'), metric);
+    const all = ['postgres', 'qdrant', 's3'];
+    const t = (s: string) => new Date(`2026-11-2${s}Z`);
+    const run = (bytes: number) => ({ ok: true, durationMs: 2000, bytes });
+    await writeBackupMetrics(dir, { ok: true, endedAt: t('3T02:30:00'), perSource: { postgres: run(10), qdrant: run(20), s3: run(30) }, sources: all });
+    // The next night's full run fails on s3: status 0, every last success kept.
+    await writeBackupMetrics(dir, { ok: false, endedAt: t('4T02:30:00'), perSource: { postgres: run(11), qdrant: run(21), s3: { ok: false, durationMs: 500, bytes: 0 } }, sources: all });
+    assert.equal(read(METRICS.backupLastRunStatus).get(''), 0);
+    // A pre-migration backup of PostgreSQL only succeeds: its own samples move, the others stay, and the status stays 0.
+    await writeBackupMetrics(dir, { ok: true, endedAt: t('4T09:00:00'), perSource: { postgres: { ok: true, durationMs: 4000, bytes: 12 } }, sources: all, ran: ['postgres'] });
+    const last = read(METRICS.backupLastSuccessTimestamp);
+    assert.equal(last.get('source="postgres"'), t('4T09:00:00').getTime() / 1000);
+    assert.equal(last.get('source="qdrant"'), t('3T02:30:00').getTime() / 1000, 'not dropped: it still ages towards BackupStale');
+    assert.equal(last.get('source="s3"'), t('3T02:30:00').getTime() / 1000);
+    assert.deepEqual([...read(METRICS.backupSize).entries()].sort(), [['source="postgres"', 12], ['source="qdrant"', 20], ['source="s3"', 30]]);
+    assert.equal(read(METRICS.backupDuration).get('source="s3"'), 0.5, 'the last duration of a source not run is kept');
+    assert.equal(read(METRICS.backupLastRunStatus).get(''), 0, 'BackupFailed stays until a full run succeeds');
+    // A failed --only run sets it; a full run that succeeds clears it.
+    await writeBackupMetrics(dir, { ok: false, endedAt: t('4T10:00:00'), perSource: { s3: { ok: false, durationMs: 100, bytes: 0 } }, sources: all, ran: ['s3'] });
+    assert.equal(read(METRICS.backupLastRunStatus).get(''), 0);
+    await writeBackupMetrics(dir, { ok: true, endedAt: t('5T02:30:00'), perSource: { postgres: run(13), qdrant: run(23), s3: run(33) }, sources: all });
+    assert.equal(read(METRICS.backupLastRunStatus).get(''), 1);
+    // On a fresh host the first run may be a --only run: it reports its success.
+    const fresh = mkdtempSync(join(tmpdir(), 'llc-metrics-'));
+    await writeBackupMetrics(fresh, { ok: true, endedAt: t('5T03:00:00'), perSource: { postgres: run(1) }, sources: all, ran: ['postgres'] });
+    assert.equal(parseSamples(readFileSync(join(fresh, 'llc_backup.prom'), 'utf8'), METRICS.backupLastRunStatus).get(''), 1);
+    assert.equal(parseSamples(readFileSync(join(fresh, 'llc_backup.prom'), 'utf8'), METRICS.backupLastSuccessTimestamp).size, 1);
+    rmSync(fresh, { recursive: true, force: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
