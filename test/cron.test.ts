@@ -2,7 +2,9 @@
 // successful backup, and backup-all from cron (env -i, no TTY) prints plain timestamped lines.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { findCommands } from '../lib/doc-commands.ts';
 import { parseCommand, type CommandSpec } from '../lib/cli.ts';
@@ -82,12 +84,53 @@ for (const line of jobs) {
   });
 }
 
-test('nightly: rotate only after a successful backup-all; verify --checksums after it; weekly --deep', () => {
+/**
+ * Run a crontab job's command as cron would (/bin/sh -c), in a scratch checkout and log dir, with an `npx` stand-in
+ * that records each script it is asked to run and exits with FAIL_<script> (default 0). Returns what cron would
+ * mail (the job's own output), and the scripts run, in order.
+ */
+function runJob(line: string, fail: Record<string, number>): { mailed: string; ran: string[]; logs: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'llc-cron-'));
+  try {
+    mkdirSync(join(dir, 'bin'));
+    mkdirSync(join(dir, 'checkout'));
+    writeFileSync(join(dir, 'bin', 'npx'), `#!/bin/sh\necho "$2" >> "${join(dir, 'calls')}"\nname=$(basename "$2" .ts | tr - _)\necho "a log line of $name"\neval "exit \\\${FAIL_$name:-0}"\n`, { mode: 0o755 });
+    const command = line.trim().split(/\s+/).slice(6).join(' ').replaceAll('/srv/llc-ops', join(dir, 'checkout')).replaceAll('/var/log/llc-ops', join(dir, 'log'));
+    const env: Record<string, string> = { PATH: `${join(dir, 'bin')}:/usr/bin:/bin` };
+    for (const [script, code] of Object.entries(fail)) env[`FAIL_${script.replaceAll('-', '_')}`] = String(code);
+    const r = spawnSync('/bin/sh', ['-c', command], { env, encoding: 'utf8' });
+    assert.equal(r.stderr, '', 'nothing on stderr');
+    const ran = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').map((c) => c.replace(/^scripts\/|\.ts$/g, '')) : [];
+    const logs = readdirSync(join(dir, 'log')).sort().join(' ');
+    return { mailed: r.stdout.replaceAll(join(dir, 'log'), '/var/log/llc-ops'), ran, logs };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('nightly job, run by /bin/sh: rotate only after a successful backup-all, verify --checksums always; cron mails one line per failed step and nothing on success', () => {
   const nightly = jobs.find((l) => l.includes('backup-all'))!;
-  assert.match(nightly, /scripts\/backup-all\.ts >> \S+ 2>&1 && npx tsx scripts\/rotate\.ts/);
-  assert.match(nightly, /scripts\/rotate\.ts[^;]*; npx tsx scripts\/verify-latest\.ts --checksums/);
+  const ok = runJob(nightly, {});
+  assert.deepEqual(ok.ran, ['backup-all', 'rotate', 'verify-latest']);
+  assert.equal(ok.mailed, '', 'a good night mails nothing');
+  assert.equal(ok.logs, 'backup.log rotate.log verify.log');
+  const backupFailed = runJob(nightly, { 'backup-all': 1 });
+  assert.deepEqual(backupFailed.ran, ['backup-all', 'verify-latest'], 'no rotation after a failed backup');
+  assert.equal(backupFailed.mailed, 'llc-ops: backup-all failed (exit 1), see /var/log/llc-ops/backup.log\n');
+  const locked = runJob(nightly, { rotate: 3 });
+  assert.deepEqual(locked.ran, ['backup-all', 'rotate', 'verify-latest']);
+  assert.equal(locked.mailed, 'llc-ops: rotate failed (exit 3), see /var/log/llc-ops/rotate.log\n');
+  const bad = runJob(nightly, { 'backup-all': 1, 'verify-latest': 4 });
+  assert.equal(bad.mailed, 'llc-ops: backup-all failed (exit 1), see /var/log/llc-ops/backup.log\nllc-ops: verify-latest --checksums failed (exit 4), see /var/log/llc-ops/verify.log\n');
+});
+
+test('weekly job: verify-latest --deep on Sundays; a failed drill mails one line', () => {
   const weekly = jobs.find((l) => l.includes('--deep'))!;
   assert.equal(weekly.trim().split(/\s+/)[4], '0', 'on Sundays');
+  assert.equal(runJob(weekly, {}).mailed, '');
+  const failed = runJob(weekly, { 'verify-latest': 4 });
+  assert.deepEqual(failed.ran, ['verify-latest']);
+  assert.equal(failed.mailed, 'llc-ops: verify-latest --deep failed (exit 4), see /var/log/llc-ops/verify-deep.log\n');
 });
 
 test('systemd units name existing scripts; the backup service runs rotate after backup-all in one unit', () => {
@@ -98,6 +141,10 @@ test('systemd units name existing scripts; the backup service runs rotate after 
   const starts = svc.split('\n').filter((l) => l.startsWith('ExecStart='));
   assert.deepEqual(starts.map((l) => /scripts\/([a-z-]+)\.ts/.exec(l)?.[1]), ['backup-all', 'rotate']);
   for (const f of files.filter((n) => n.endsWith('.timer'))) assert.match(readFileSync(join(dir, f), 'utf8'), /^OnCalendar=.+UTC$/m);
+  // The verify after the backup is an ExecStopPost: it runs under the stop timeout, 90 s unless set.
+  assert.match(svc, /^ExecStopPost=.*verify-latest\.ts --checksums$/m);
+  const stop = /^TimeoutStopSec=(\d+)h$/m.exec(svc);
+  assert.ok(stop && Number(stop[1]) >= 1, 'TimeoutStopSec of hours for the ExecStopPost verify');
 });
 
 const skip = requireTools(['/usr/lib/postgresql/15/bin/initdb', 'zstd', 'psql', 'pg_dump']);
