@@ -23,6 +23,11 @@ export function shellWords(text: string): string[] {
       continue;
     }
     const w = m[3];
+    // A runbook's placeholder (`--from <id>`) stands for a value, not for a redirection.
+    if (/^<[a-z][a-z0-9-]*>$/.test(w)) {
+      words.push(w);
+      continue;
+    }
     if (STOP.has(w) || /^[12]?>>?/.test(w) || w.startsWith('#')) break;
     // A quote or backtick inside a bare word closes something around the command (`sh -c '...'`, Markdown code);
     // an operator inside one ends the command (`--dry-run;`, `--json&&`).

@@ -22,6 +22,7 @@ test('shellWords stops at shell operators and strips quotes', () => {
   assert.deepEqual(shellWords(` --only postgres --config "/a b/c.yaml" >> /var/log/x 2>&1 && next`), ['--only', 'postgres', '--config', '/a b/c.yaml']);
   assert.deepEqual(shellWords(' --checksums` and more'), ['--checksums']);
   assert.deepEqual(shellWords(" --deep'`."), ['--deep'], 'the closing quote of sh -c ends the command');
+  assert.deepEqual(shellWords(' --from <id> --json < in.txt'), ['--from', '<id>', '--json'], 'a <placeholder> is a value; a bare < redirects');
 });
 
 test('findCommands: every command of a line, node --import tsx, absolute paths, continuations at their first line, npm run -- args', () => {
