@@ -35,10 +35,22 @@ const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const totalBytes = (s: CompleteSet) => s.manifest.artifacts.reduce((a, b) => a + b.size, 0);
 
 /** Restore drill: scratch targets named for this run, counts compared, scratch removed whatever happens. */
-async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources: Source[]): Promise<Problem[]> {
+async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources: Source[], warnings: string[]): Promise<Problem[]> {
   const problems: Problem[] = [];
   const tag = `${set.id.toLowerCase()}_${randomBytes(3).toString('hex')}`;
   for (const source of sources) {
+    if (source.noDrill) {
+      const warning = `${source.name}: ${source.noDrill}`;
+      ctx.out.warn(warning);
+      warnings.push(warning);
+      try {
+        await source.verifyArtifacts(ops.sourceContext, set.dir, set.manifest);
+      } catch (err) {
+        if (!(err instanceof VerifyError)) throw err;
+        problems.push({ message: err.message });
+      }
+      continue;
+    }
     let plan: RestorePlan | undefined;
     try {
       await source.verifyArtifacts(ops.sourceContext, set.dir, set.manifest, { forRestore: true });
@@ -118,7 +130,7 @@ export function main(argv: string[]): Promise<number> {
           }
         }
       }
-      if (level === 'deep' && problems.length === 0) problems.push(...(await deepDrill(ops, ctx, set, present)));
+      if (level === 'deep' && problems.length === 0) problems.push(...(await deepDrill(ops, ctx, set, present, warnings)));
       const ok = problems.length === 0;
       await report(ok);
       out.result({ ok, level, set: set.id, startedAt: set.manifest.startedAt, ageSeconds: Math.round(ageMs / 1000), bytes, warnings, problems: problems.map(describeProblem) });

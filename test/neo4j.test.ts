@@ -129,3 +129,19 @@ test('restore (Neo4j fake) refuses a dump from a newer Neo4j than the target run
     await old.close();
   }
 });
+
+test('verify-latest --deep with Neo4j: no drill (one user database per Community server), a warning, exit 0; the live graph untouched', async () => {
+  const cfg = config('deep.yaml');
+  const log = join(dir, 'deep.log');
+  const b = await runScriptProcess('backup-all', ['--config', cfg], { env: fakeEnv(join(dir, 'deep-backup.log')) });
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  const r = await runScriptProcess('verify-latest', ['--config', cfg, '--deep', '--json'], { env: fakeEnv(log) });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const doc = JSON.parse(r.stdout) as { ok: boolean; level: string; warnings: string[] };
+  assert.equal(doc.ok, true);
+  assert.equal(doc.level, 'deep');
+  assert.ok(doc.warnings.some((w) => /^neo4j: a restore drill needs a second Neo4j server .*checked by checksums only$/.test(w)), JSON.stringify(doc.warnings));
+  const seq = existsSync(log) ? calls(log) : [];
+  assert.ok(!seq.some((c) => / stop neo4j$/.test(c) || c.includes('database load')), `the live server was left alone: ${JSON.stringify(seq)}`);
+  assert.ok(neo.running());
+});

@@ -12,6 +12,9 @@ import { composeArgv, type ComposeSettings, type Runner } from '../run.ts';
 import type { Output } from '../output.ts';
 import type { BackupResult, Counts, RestorePlan, Source, SourceContext } from './types.ts';
 
+
+/** Why --deep cannot drill Neo4j: a scratch database would need a server of its own. */
+const NO_DRILL = 'a restore drill needs a second Neo4j server (Community hosts one user database): checked by checksums only';
 export type Neo4jConfig = NonNullable<NonNullable<Config['sources']>['neo4j']>;
 
 /** The neo4j image runs neo4j-admin as uid 7474: the mounted /backups must be writable by it. */
@@ -131,6 +134,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
 
   return {
     name: 'neo4j',
+    noDrill: NO_DRILL,
     describe: () => `neo4j (${edition}) via compose service ${service}: ${databases.join(', ')}`,
 
     async backup(ctx: SourceContext, stageDir: string): Promise<BackupResult> {
@@ -203,7 +207,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
       if (!rec) throw new UsageError(`set ${manifest.id} has no neo4j backup`);
       const details = rec.details as unknown as Neo4jDetails;
       if (opts.scratch) {
-        throw new RefusedError('neo4j: a restore drill needs a second Neo4j server (Community hosts one user database); checked by checksums only');
+        throw new RefusedError(`neo4j: ${NO_DRILL}`);
       }
       const target = await version().catch((err: Error) => {
         throw new StepError('neo4j', 'version', err.message, { cause: err });

@@ -64,6 +64,11 @@ export interface Source {
   restore(ctx: SourceContext, setDir: string, manifest: Manifest, plan: RestorePlan, opts: RestoreOptions): Promise<void>;
   /** Counts in the restore targets, keyed like the manifest's counts for this source. */
   countRestored(ctx: SourceContext, plan: RestorePlan): Promise<Counts>;
+  /**
+   * Why a --deep drill cannot restore this source beside the live one (Neo4j Community hosts one user database):
+   * the drill says so as a warning and reads its artifacts as --checksums does, instead of failing every week.
+   */
+  readonly noDrill?: string;
   /** Remove scratch targets of a --deep drill. */
   cleanup(ctx: SourceContext, plan: RestorePlan): Promise<void>;
   /** Release temporary files kept between verifyArtifacts and restore. */
