@@ -2,12 +2,13 @@
 // restore with version and emptiness checks. The orchestration is ours and real; Neo4j and Docker are fakes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runScriptProcess, ROOT } from './helpers/scripts.ts';
 import { startNeo4jFake, type Neo4jFake } from './fakes/neo4j-fake.ts';
 import { listCompleteSets } from '../lib/backup-set.ts';
+import { isTimestampedDump } from '../lib/sources/neo4j.ts';
 
 const PASSWORD = 'neo-secret-Pa55';
 let dir: string;
@@ -25,11 +26,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function config(name: string, url = neo.url) {
+function config(name: string, url = neo.url, databases = ['neo4j', 'system'], root = './backups') {
   const path = join(dir, name);
   writeFileSync(
     path,
-    `compose: { files: [compose.yaml], projectName: llc }\nbackup:\n  root: ./backups\n  quiesce: [workers]\nsources:\n  neo4j: { via: compose, httpUrl: "${url}", password: "\${NEO4J_PASSWORD}", databases: [neo4j, system] }\n`,
+    `compose: { files: [compose.yaml], projectName: llc }\nbackup:\n  root: ${root}\n  quiesce: [workers]\nsources:\n  neo4j: { via: compose, httpUrl: "${url}", password: "\${NEO4J_PASSWORD}", databases: ${JSON.stringify(databases)} }\n`,
   );
   return path;
 }
@@ -144,4 +145,39 @@ test('verify-latest --deep with Neo4j: no drill (one user database per Community
   const seq = existsSync(log) ? calls(log) : [];
   assert.ok(!seq.some((c) => / stop neo4j$/.test(c) || c.includes('database load')), `the live server was left alone: ${JSON.stringify(seq)}`);
   assert.ok(neo.running());
+});
+
+test('dump file names: <db>.dump, or <db>-<timestamp>; another database whose name starts the same is not one of them', async () => {
+  assert.equal(isTimestampedDump('foo-2026-11-24T02-30-00.backup', 'foo'), true);
+  assert.equal(isTimestampedDump('foo-20261124.dump', 'foo'), true);
+  assert.equal(isTimestampedDump('foo-bar.dump', 'foo'), false);
+  assert.equal(isTimestampedDump('foo-bar-2026-11-24T02-30-00.backup', 'foo'), false);
+  // Two databases, one name the prefix of the other: each set file holds its own graph.
+  neo.setGraph('foo', { nodes: 3, relationships: 1 });
+  neo.setGraph('foo-bar', { nodes: 7, relationships: 2 });
+  const cfg = config('prefix.yaml', neo.url, ['foo', 'foo-bar']);
+  const b = await runScriptProcess('backup-all', ['--config', cfg, '--json'], { env: fakeEnv(join(dir, 'prefix.log')) });
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  const set = (await listCompleteSets(join(dir, 'backups'))).find((x) => x.id === (JSON.parse(b.stdout) as { id: string }).id)!;
+  const graphOf = (db: string) => (JSON.parse(readFileSync(join(set.dir, 'neo4j', `${db}.dump`), 'utf8')) as { db: string }).db;
+  assert.equal(graphOf('foo'), 'foo');
+  assert.equal(graphOf('foo-bar'), 'foo-bar');
+});
+
+test('restore on a fresh host: a root holding only a copied set (no .staging), the dump readable by uid 7474 as the image runs neo4j-admin, the set untouched', async () => {
+  const log = join(dir, 'fresh.log');
+  const b = await runScriptProcess('backup-all', ['--config', config('fresh-src.yaml'), '--json'], { env: fakeEnv(join(dir, 'fresh-src.log')) });
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  const id = (JSON.parse(b.stdout) as { id: string }).id;
+  const freshRoot = join(dir, 'fresh-root');
+  cpSync(join(dir, 'backups', id), join(freshRoot, id), { recursive: true, preserveTimestamps: true });
+  const dump = join(freshRoot, id, 'neo4j', 'neo4j.dump');
+  const before = statSync(dump);
+  neo.setGraph('neo4j', { nodes: 0, relationships: 0 });
+  const r = await runScriptProcess('restore-all', ['--config', config('fresh.yaml', neo.url, ['neo4j', 'system'], freshRoot), '--yes'], { env: fakeEnv(log) });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(neo.graph('neo4j'), { nodes: 1200, relationships: 3400 });
+  const after = statSync(dump);
+  assert.deepEqual([after.uid, after.mode, after.nlink], [before.uid, before.mode, before.nlink], "the set's file keeps its owner and mode, and gains no link");
+  assert.deepEqual(readdirSync(join(freshRoot, '.staging')), [], 'the load directory is gone');
 });

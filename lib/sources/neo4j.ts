@@ -2,7 +2,8 @@
 // (`neo4j-admin database dump`), and neo4j started again in a `finally`, so a failed dump never leaves the graph
 // down (DESIGN.md §6). Enterprise: online `neo4j-admin database backup` from a one-off container. Counts and the
 // version come from the HTTP API before the stop.
-import { chmod, chown, link, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Config } from '../config.ts';
@@ -12,6 +13,12 @@ import { composeArgv, type ComposeSettings, type Runner } from '../run.ts';
 import type { Output } from '../output.ts';
 import type { BackupResult, Counts, RestorePlan, Source, SourceContext } from './types.ts';
 
+
+/** `<db>-<timestamp>.dump|.backup`, as Neo4j names dumps and backups with a time in them (2026-11-24T02-30-00...). */
+export function isTimestampedDump(file: string, db: string): boolean {
+  if (!file.startsWith(`${db}-`)) return false;
+  return /^\d{4}-?\d{2}-?\d{2}(?:T[\d:.-]+Z?)?(?:[-_.][A-Za-z0-9]+)*\.(?:dump|backup)$/.test(file.slice(db.length + 1));
+}
 
 /** Why --deep cannot drill Neo4j: a scratch database would need a server of its own. */
 const NO_DRILL = 'a restore drill needs a second Neo4j server (Community hosts one user database): checked by checksums only';
@@ -180,8 +187,9 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
         await ownFiles(dir);
         const files = await readdir(dir);
         for (const db of databases) {
-          // The dump's file name differs between versions (<db>.dump, <db>-<time>.dump): find it by pattern.
-          const candidates = files.filter((f) => f === `${db}.dump` || (f.startsWith(`${db}-`) && (f.endsWith('.dump') || f.endsWith('.backup'))));
+          // The dump's file name differs between versions and editions: <db>.dump, or <db>-<timestamp>.dump/.backup.
+          // Only those two forms: "foo-bar.dump" is database foo-bar's dump, not database foo's.
+          const candidates = files.includes(`${db}.dump`) ? [`${db}.dump`] : files.filter((f) => isTimestampedDump(f, db));
           if (candidates.length === 0) throw new StepError('neo4j', `dump ${db}`, `neo4j-admin wrote no dump for ${db} in ${dir}`);
           const newest = (await Promise.all(candidates.map(async (f) => ({ f, t: (await stat(join(dir, f))).mtimeMs })))).sort((a, b) => b.t - a.t)[0]!.f;
           const rel = `neo4j/${neo4jFileName(db)}`;
@@ -233,12 +241,26 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
     async restore(ctx, setDir, _manifest, plan) {
       const { runner, out } = ctx;
       const data = plan.data as Neo4jRestoreData;
-      // neo4j-admin load wants <db>.dump in the mounted directory: hard links to the set's files, set left untouched.
-      const loadDir = runner.dryRun ? join(dirname(setDir), '.staging', 'neo4j-load') : await mkdtemp(join(dirname(setDir), '.staging', 'neo4j-load-'));
+      // neo4j-admin load wants <db>.dump in the mounted directory, readable by the image's neo4j user (the
+      // entrypoint runs it as uid 7474): copies (a reflink where the file system has them), never the set's own
+      // files, whose owner and mode stay ours. A root holding only copied sets (a fresh host) has no .staging yet.
+      const staging = join(dirname(setDir), '.staging');
+      const loadDir = runner.dryRun ? join(staging, 'neo4j-load') : await mkdir(staging, { recursive: true, mode: 0o700 }).then(() => mkdtemp(join(staging, 'neo4j-load-')));
       try {
         if (!runner.dryRun) {
           await mountableDir(loadDir);
-          for (const db of data.databases) await link(artifactPath(setDir, data.dumps[db]!), join(loadDir, `${db}.dump`));
+          await out.step(`neo4j: copy ${data.databases.length === 1 ? 'the dump' : `${data.databases.length} dumps`} for neo4j-admin (uid ${NEO4J_UID})`, async () => {
+            for (const db of data.databases) {
+              const copy = join(loadDir, `${db}.dump`);
+              await copyFile(artifactPath(setDir, data.dumps[db]!), copy, fsConstants.COPYFILE_FICLONE);
+              if (userInfo().uid === 0) {
+                await chown(copy, NEO4J_UID, NEO4J_UID);
+                await chmod(copy, 0o400);
+              } else {
+                await chmod(copy, 0o444); // cannot chown: readable by all, inside the 0700 staging directory
+              }
+            }
+          });
         }
         try {
           await out.step(`neo4j: stop ${service}`, () => stop(runner));
