@@ -325,3 +325,20 @@ test('a Qdrant fake snapshot larger than our memory bound is downloaded and uplo
     big.collections.clear();
   }
 });
+
+test('collections named __proto__ and constructor (valid in Qdrant) back up, count and restore like any other', async () => {
+  const src = await fake();
+  await seed(src, '__proto__', 9);
+  await seed(src, 'constructor', 3);
+  const set = await backup(config('proto.yaml', src));
+  const counts = set.manifest.sources.qdrant!.counts;
+  assert.ok(Object.hasOwn(counts, '__proto__'), `an own entry: ${JSON.stringify(counts)}`);
+  assert.deepEqual(counts['__proto__'], { points: 9 });
+  assert.deepEqual(counts.constructor, { points: 3 });
+  const dst = await fake({ version: src.version });
+  const r = await run('restore-all', ['--config', config('proto-dst.yaml', dst), '--yes', '--from', set.id]);
+  assert.equal(r.code, 0, output(r));
+  assert.match(r.stdout, /qdrant: counts match the manifest/);
+  assert.equal(pointsOf(dst, '__proto__').length, 9);
+  assert.equal(pointsOf(dst, 'constructor').length, 3);
+});

@@ -11,7 +11,7 @@ import { artifactPath, describeArtifact, type Artifact } from '../backup-set.ts'
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { composeArgv, type ComposeSettings, type Runner } from '../run.ts';
 import type { Output } from '../output.ts';
-import type { BackupResult, Counts, RestorePlan, Source, SourceContext } from './types.ts';
+import { setEntry, type BackupResult, type Counts, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 
 /** `<db>-<timestamp>.dump|.backup`, as Neo4j names dumps and backups with a time in them (2026-11-24T02-30-00...). */
@@ -101,7 +101,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
         body: JSON.stringify({ statements: [{ statement: 'MATCH (n) RETURN count(n)' }, { statement: 'MATCH ()-[r]->() RETURN count(r)' }] }),
       });
       if (r.errors?.length) throw new Error(`count ${db}: ${r.errors.map((e) => e.message).join('; ')}`);
-      out[db] = { nodes: r.results[0]!.data[0]!.row[0]!, relationships: r.results[1]!.data[0]!.row[0]! };
+      setEntry(out, db, { nodes: r.results[0]!.data[0]!.row[0]!, relationships: r.results[1]!.data[0]!.row[0]! });
     }
     return out;
   }
@@ -194,7 +194,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
           const newest = (await Promise.all(candidates.map(async (f) => ({ f, t: (await stat(join(dir, f))).mtimeMs })))).sort((a, b) => b.t - a.t)[0]!.f;
           const rel = `neo4j/${neo4jFileName(db)}`;
           if (newest !== neo4jFileName(db)) await rename(join(dir, newest), join(stageDir, rel));
-          dumps[db] = rel;
+          setEntry(dumps, db, rel);
           artifacts.push(await describeArtifact(stageDir, rel, 'neo4j', { kind: `neo4j-${edition === 'enterprise' ? 'backup' : 'dump'}` }));
         }
       }

@@ -13,7 +13,7 @@ import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
 import { CopyStreamError, loadCopyStream, type CopyStats } from '../pg-copy.ts';
 import { pgProgram } from '../tools.ts';
-import { diffCounts, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
+import { diffCounts, setEntry, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 export const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`;
@@ -463,7 +463,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
               if (!snapshot || !/^[0-9A-F-]+$/i.test(snapshot)) throw new Error(`could not export a snapshot (got "${snapshot ?? ''}")`);
               // Counts run in the holder's transaction while pg_dump reads the same snapshot.
               const [rows] = await Promise.all([holder.ask(COUNTS_SQL), runner.pipeline(dumpPipeline(db, snapshot), { stdout: file })]);
-              counts[db] = JSON.parse(rows.join('') || '{}') as Record<string, number>;
+              setEntry(counts, db, JSON.parse(rows.join('') || '{}') as Record<string, number>);
             } catch (err) {
               throw new StepError('postgres', `dump ${db}`, (err as Error).message, { cause: err });
             } finally {
@@ -487,7 +487,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           ([a]) => ({ bytes: a.size }),
         );
         artifacts.push(artifact);
-        dumps[db] = rel;
+        setEntry(dumps, db, rel);
       }
       let globals: string | null = null;
       if (cfg.globals !== false) {
@@ -716,7 +716,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     async countRestored(ctx, plan) {
       const data = plan.data as PgRestoreData;
       const counts: Counts = {};
-      for (const t of data.targets) counts[t.db] = countedAfterLoad.get(t.target) ?? (await countRows(ctx.runner, ep, t.target));
+      for (const t of data.targets) setEntry(counts, t.db, countedAfterLoad.get(t.target) ?? (await countRows(ctx.runner, ep, t.target)));
       return counts;
     },
 

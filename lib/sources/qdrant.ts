@@ -15,7 +15,7 @@ import { artifactPath, type Artifact } from '../backup-set.ts';
 import { parseDuration } from '../duration.ts';
 import { OpsError, RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { formatDuration } from '../output.ts';
-import type { BackupResult, Counts, RestorePlan, Source, SourceContext } from './types.ts';
+import { setEntry, type BackupResult, type Counts, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export type QdrantConfig = NonNullable<NonNullable<Config['sources']>['qdrant']>;
 
@@ -378,7 +378,7 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
           (r) => ({ bytes: r.snapshot.size, note: `${r.points} points` }),
         );
         details.collections.push(rec);
-        counts[name] = { points: rec.points };
+        setEntry(counts, name, { points: rec.points });
         artifacts.push({ path: rel, size: rec.snapshot.size, sha256: rec.sha256, source: 'qdrant', kind: 'qdrant-snapshot', compression: 'none' });
       }
       return { record: { serverVersion: version, counts, details: details as unknown as Record<string, unknown> }, artifacts };
@@ -490,9 +490,10 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
       const q = api(ctx);
       const counts: Counts = {};
       for (const t of data.targets) {
-        counts[t.name] = { points: await q.count(t.target).catch((err: unknown) => {
+        const points = await q.count(t.target).catch((err: unknown) => {
           throw stepFailure(`count ${t.target}`, err);
-        }) };
+        });
+        setEntry(counts, t.name, { points });
       }
       return counts;
     },

@@ -39,7 +39,7 @@ import {
   type S3Details,
   type TargetState,
 } from './s3-layout.ts';
-import type { BackupResult, Counts, RestorePlan, Source, SourceContext } from './types.ts';
+import { setEntry, type BackupResult, type Counts, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export type S3Config = NonNullable<NonNullable<Config['sources']>['s3']>;
 
@@ -591,7 +591,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
       const lastModified = header('last-modified');
       // User metadata as the SDK reads it: every x-amz-meta-* header, the name after the prefix (Node lower-cases names).
       const metadata: Record<string, string> = {};
-      for (const [k, v] of Object.entries(h)) if (k.startsWith('x-amz-meta-') && typeof v === 'string') metadata[k.slice(11)] = v;
+      for (const [k, v] of Object.entries(h)) if (k.startsWith('x-amz-meta-') && typeof v === 'string') setEntry(metadata, k.slice(11), v);
       const contentType = header('content-type');
       const cacheControl = header('cache-control');
       const contentDisposition = header('content-disposition');

@@ -11,6 +11,14 @@ export const SOURCE_ORDER: SourceName[] = ['postgres', 'neo4j', 'qdrant', 's3'];
 /** scope (database, collection, bucket) -> item (table, "points", "objects") -> count */
 export type Counts = Record<string, Record<string, number>>;
 
+/**
+ * obj[key] = value as an own property whatever the key: a collection or database named "__proto__" (valid in Qdrant
+ * and PostgreSQL) would otherwise set the object's prototype and vanish from the manifest.
+ */
+export function setEntry<T>(obj: Record<string, T>, key: string, value: NoInfer<T>): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export interface SourceContext {
   runner: Runner;
   out: Output;
