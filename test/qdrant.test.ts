@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { requireTools } from './helpers/tools.ts';
 import { ROOT, runScriptProcess, scriptPath, type ScriptRun } from './helpers/scripts.ts';
@@ -90,6 +90,11 @@ test('snapshot file names: collection names never become paths, long names stay 
   const b = snapshotFileName(`${'x'.repeat(299)}y`);
   assert.ok(a.length <= 255 && b.length <= 255);
   assert.notEqual(a, b);
+  // A short name spelled like a long name's cut form plus its hash gets a file of its own.
+  const long = 'a'.repeat(210);
+  const mimic = `${'a'.repeat(150)}-${createHash('sha256').update(long).digest('hex').slice(0, 16)}`;
+  assert.notEqual(snapshotFileName(mimic), snapshotFileName(long));
+  assert.notEqual(snapshotFileName(`${'a'.repeat(150)}.${createHash('sha256').update(long).digest('hex').slice(0, 16)}`), snapshotFileName(long));
 });
 
 test('Qdrant version rule: same minor restores, another minor or an unreadable version does not', () => {

@@ -24,11 +24,15 @@ export const DEFAULT_TIMEOUT = '2h';
 /** Requests that only read or change metadata never need long. */
 const META_TIMEOUT_MS = 60_000;
 
-/** File name for a collection's snapshot: readable, never a path (names may hold "/" or ".."), short enough for any filesystem. */
+/**
+ * File name for a collection's snapshot: readable, never a path (names may hold "/" or ".."), short enough for any
+ * filesystem, one name per collection. A short name's escaped form holds no "." (escaped as %2E); a long one is cut
+ * and its hash added after a ".", so no short name can produce a long name's file.
+ */
 export function snapshotFileName(collection: string): string {
   const safe = encodeURIComponent(collection).replace(/\./g, '%2E');
   if (safe.length <= 200) return `${safe}.snapshot`;
-  return `${safe.slice(0, 150)}-${createHash('sha256').update(collection).digest('hex').slice(0, 16)}.snapshot`;
+  return `${safe.slice(0, 150)}.${createHash('sha256').update(collection).digest('hex').slice(0, 16)}.snapshot`;
 }
 
 /** "1.16.2" (or "v1.16.2-rc1") -> "1.16"; undefined when the text is not a version. */
