@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { requireTools } from './helpers/tools.ts';
 import { ROOT, runScriptProcess, scriptPath, type ScriptRun } from './helpers/scripts.ts';
 import { startQdrantFake, type QdrantFake } from './fakes/qdrant-fake.ts';
@@ -346,4 +348,31 @@ test('collections named __proto__ and constructor (valid in Qdrant) back up, cou
   assert.match(r.stdout, /qdrant: counts match the manifest/);
   assert.equal(pointsOf(dst, '__proto__').length, 9);
   assert.equal(pointsOf(dst, 'constructor').length, 3);
+});
+
+test('a url with a query, a fragment or credentials is exit 2; a server that lists no collections array is exit 1, no empty set published', async () => {
+  const src = await fake();
+  for (const [suffix, why] of [['/?tls=off', /has a query string/], ['/#x', /has a fragment/]] as const) {
+    const r = await run('backup-all', ['--config', config(`bad-url-${why.source.length}.yaml`, { ...src, url: `${src.url}${suffix}` } as QdrantFake)]);
+    assert.equal(r.code, 2, output(r));
+    assert.match(output(r), new RegExp(`invalid config: sources\\.qdrant\\.url http://127\\.0\\.0\\.1:\\d+/?: ${why.source}`));
+  }
+  const creds = await run('backup-all', ['--config', config('creds.yaml', { ...src, url: src.url.replace('http://', 'http://user:pw@') } as QdrantFake)]);
+  assert.equal(creds.code, 2, output(creds));
+  assert.doesNotMatch(output(creds), /user:pw/);
+  // Something that answers 200 with no list (a proxy page, another service): not "no collections".
+  const odd = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(req.url === '/' ? JSON.stringify({ title: 'qdrant - vector search engine', version: src.version }) : JSON.stringify({ result: null, status: 'ok' }));
+  });
+  await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r));
+  try {
+    const before = (await listCompleteSets(root)).length;
+    const r = await run('backup-all', ['--config', config('odd.yaml', { ...src, url: `http://127.0.0.1:${(odd.address() as AddressInfo).port}` } as QdrantFake)]);
+    assert.equal(r.code, 1, output(r));
+    assert.match(output(r), /GET \/collections: no list of collections in the answer/);
+    assert.equal((await listCompleteSets(root)).length, before);
+  } finally {
+    odd.close();
+  }
 });

@@ -191,7 +191,11 @@ export class QdrantApi {
 
   async collections(): Promise<string[]> {
     const r = await this.call<{ collections: { name: string }[] }>('GET', '/collections');
-    return (r?.collections ?? []).map((c) => c.name);
+    // An answer that lists nothing is not "no collections": a backup would publish an empty set as a success.
+    if (!Array.isArray(r?.collections) || !r.collections.every((c) => typeof c?.name === 'string')) {
+      throw new QdrantRequestError('GET /collections: no list of collections in the answer (is this Qdrant?)');
+    }
+    return r.collections.map((c) => c.name);
   }
 
   /** Collection info, or undefined when it does not exist. */
@@ -212,7 +216,9 @@ export class QdrantApi {
   }
 
   async aliases(): Promise<Alias[]> {
-    return (await this.call<{ aliases: Alias[] }>('GET', '/aliases'))?.aliases ?? [];
+    const r = await this.call<{ aliases: Alias[] }>('GET', '/aliases');
+    if (!Array.isArray(r?.aliases)) throw new QdrantRequestError('GET /aliases: no list of aliases in the answer (is this Qdrant?)');
+    return r.aliases;
   }
 
   /** Stream a download to `file` (created 0600, must not exist), hashing on the way: never the whole body in memory. */
@@ -325,7 +331,24 @@ function displayUrl(url: string): string {
   }
 }
 
+/** Why `url` cannot be the base of Qdrant's REST paths; undefined when it can. */
+export function qdrantUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a URL';
+  }
+  // The API paths are appended to it: "?x=y" would swallow every one of them into the query.
+  if (u.search || url.includes('?')) return 'has a query string: the API paths are appended to it';
+  if (u.hash || url.includes('#')) return 'has a fragment: the API paths are appended to it';
+  if (u.username || u.password) return 'holds credentials: Qdrant takes apiKey';
+  return undefined;
+}
+
 export function createQdrantSource(cfg: QdrantConfig): Source {
+  const urlProblem = qdrantUrlProblem(cfg.url);
+  if (urlProblem) throw new UsageError(`invalid config: sources.qdrant.url ${displayUrl(cfg.url)}: ${urlProblem}`);
   const timeoutMs = parseDuration(cfg.timeout ?? DEFAULT_TIMEOUT);
   const api = (ctx: SourceContext) => new QdrantApi(cfg.url, cfg.apiKey || undefined, timeoutMs, ctx.signal);
   const wanted = cfg.collections === undefined || cfg.collections === 'all' ? 'all' : [...cfg.collections];
