@@ -376,3 +376,13 @@ test('a url with a query, a fragment or credentials is exit 2; a server that lis
     odd.close();
   }
 });
+
+test("a drill's scratch collection left by a killed verify-latest --deep is not backed up with `all`, and is named", async () => {
+  const src = await fake();
+  await seed(src, 'docs', 5);
+  await seed(src, 'llc_scratch_20261124t023000z_a1b2c3_0', 5);
+  const set = await backup(config('scratch-left.yaml', src));
+  assert.deepEqual(Object.keys(set.manifest.sources.qdrant!.counts), ['docs']);
+  const b = await run('backup-all', ['--config', config('scratch-left.yaml', src)]);
+  assert.match(output(b), /warn +qdrant: collection llc_scratch_20261124t023000z_a1b2c3_0 is a restore drill's scratch copy left by a run that was killed: not backed up/);
+});

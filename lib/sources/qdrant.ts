@@ -331,6 +331,10 @@ function displayUrl(url: string): string {
   }
 }
 
+/** Scratch collections of a restore drill (verify-latest --deep): llc_scratch_<set>_<rand>_<i>. */
+const SCRATCH_PREFIX = 'llc_scratch_';
+export const isScratchCollection = (name: string): boolean => name.startsWith(SCRATCH_PREFIX);
+
 /** Why `url` cannot be the base of Qdrant's REST paths; undefined when it can. */
 export function qdrantUrlProblem(url: string): string | undefined {
   let u: URL;
@@ -369,7 +373,10 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
       const q = api(ctx);
       const { version, names, aliases } = await (async () => {
         const version = await q.version();
-        const names = wanted === 'all' ? await q.collections() : wanted;
+        const all = wanted === 'all' ? await q.collections() : undefined;
+        // A restore drill's scratch copy left by a killed verify-latest --deep is not the application's data.
+        for (const name of (all ?? []).filter(isScratchCollection)) out.warn(`qdrant: collection ${name} is a restore drill's scratch copy left by a run that was killed: not backed up; delete it once no drill is running`);
+        const names: string[] = wanted === 'all' ? all!.filter((n) => !isScratchCollection(n)) : wanted;
         if (wanted !== 'all') {
           const existing = new Set(await q.collections());
           const missing = names.filter((n) => !existing.has(n));
@@ -437,7 +444,7 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
         const existing = new Set(await q.collections());
         const targets: RestoreTarget[] = [];
         for (const [i, c] of details.collections.entries()) {
-          const name = opts.scratch ? `llc_scratch_${opts.scratch}_${i}` : c.name;
+          const name = opts.scratch ? `${SCRATCH_PREFIX}${opts.scratch}_${i}` : c.name;
           const artifact = manifest.artifacts.find((a) => a.source === 'qdrant' && a.path === c.file);
           if (!artifact) throw new VerifyError(`qdrant: ${c.file}: not in the manifest`);
           const t: RestoreTarget = { name: c.name, target: name, file: c.file, sha256: artifact.sha256, existed: existing.has(name) };
