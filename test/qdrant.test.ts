@@ -386,3 +386,16 @@ test("a drill's scratch collection left by a killed verify-latest --deep is not 
   const b = await run('backup-all', ['--config', config('scratch-left.yaml', src)]);
   assert.match(output(b), /warn +qdrant: collection llc_scratch_20261124t023000z_a1b2c3_0 is a restore drill's scratch copy left by a run that was killed: not backed up/);
 });
+
+test('a snapshot the server made but whose answer was lost (a 504 from a proxy) is deleted, not left to take disk; exit 1; no set', async () => {
+  const lossy = await fake();
+  await seed(lossy, 'docs', 3);
+  lossy.loseSnapshotAnswers.add('*');
+  const setsBefore = (await listCompleteSets(root)).length;
+  const b = await run('backup-all', ['--config', config('lossy.yaml', lossy)]);
+  assert.equal(b.code, 1, output(b));
+  assert.match(output(b), /qdrant: snapshot docs: .*504/);
+  assert.match(output(b), /deleted server snapshot \S+ of docs, made by the request that failed/);
+  assert.equal(leftSnapshots(lossy), 0);
+  assert.equal((await listCompleteSets(root)).length, setsBefore);
+});

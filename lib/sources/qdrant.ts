@@ -553,11 +553,25 @@ async function snapshotOne(ctx: SourceContext, q: QdrantApi, name: string, rel: 
   const info = await q.collection(name);
   if (!info) throw new Error(`collection ${name} disappeared`);
   const before = await q.count(name);
-  const snap = await q.call<{ name: string; creation_time?: string | null; size: number; checksum?: string | null }>('POST', `/collections/${enc(name)}/snapshots`, {
-    query: { wait: 'true' },
-    long: true,
-  });
-  if (!snap?.name) throw new Error('the server answered without a snapshot description (did it ignore wait=true?)');
+  // The server may finish a snapshot whose answer we never get (a proxy's 504, our timeout, a cut connection):
+  // what is new after a failed request is ours, and is deleted like the one we download.
+  const listed = async (api: QdrantApi) => ((await api.call<{ name: string }[]>('GET', `/collections/${enc(name)}/snapshots`)) ?? []).map((x) => x.name);
+  const earlier = new Set(await listed(q));
+  let snap: { name: string; creation_time?: string | null; size: number; checksum?: string | null } | undefined;
+  try {
+    snap = await q.call('POST', `/collections/${enc(name)}/snapshots`, { query: { wait: 'true' }, long: true });
+    if (!snap?.name) throw new Error('the server answered without a snapshot description (did it ignore wait=true?)');
+  } catch (err) {
+    const api = q.uninterruptible();
+    const orphans = await listed(api).then((names) => names.filter((n) => !earlier.has(n)), () => [] as string[]);
+    for (const orphan of orphans) {
+      await api.call('DELETE', `/collections/${enc(name)}/snapshots/${enc(orphan)}`, { query: { wait: 'true' } }).then(
+        () => ctx.out.warn(`qdrant: deleted server snapshot ${orphan} of ${name}, made by the request that failed`),
+        (e: Error) => ctx.out.warn(`qdrant: could not delete server snapshot ${orphan} of ${name}: ${e.message} (delete it by hand, or it takes disk space)`),
+      );
+    }
+    throw err;
+  }
   try {
     const after = await q.count(name);
     if (after !== before) {

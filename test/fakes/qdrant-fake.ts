@@ -53,6 +53,8 @@ export interface QdrantFake {
   corruptDownloads: Set<string>;
   /** Fault injection: snapshot creation for these collections ('*' = all) never answers (a timeout test). */
   stallSnapshots: Set<string>;
+  /** Fault injection: snapshot creation for these collections ('*' = all) completes, but the answer is a 504 (a proxy gave up). */
+  loseSnapshotAnswers: Set<string>;
   /** Fault injection: snapshot downloads of these collections ('*' = all) send the first half (64 KiB at most), then stall. */
   stallDownloads: Set<string>;
   /** Direct state access for seeding and assertions (tests may also use the HTTP API). */
@@ -81,6 +83,7 @@ export async function startQdrantFake(opts: QdrantFakeOptions = {}): Promise<Qdr
   const requests: QdrantFakeRequest[] = [];
   const corruptDownloads = new Set<string>();
   const stallSnapshots = new Set<string>();
+  const loseSnapshotAnswers = new Set<string>();
   const stallDownloads = new Set<string>();
   const started = performance.now();
 
@@ -220,6 +223,11 @@ export async function startQdrantFake(opts: QdrantFakeOptions = {}): Promise<Qdr
       if (seg.length === 3 && m === 'POST') {
         need(name);
         if (stallSnapshots.has(name) || stallSnapshots.has('*')) return; // no answer; close() drops the connection
+        if (loseSnapshotAnswers.has(name) || loseSnapshotAnswers.has('*')) {
+          createSnapshot(name);
+          res.writeHead(504, { 'content-type': 'text/html' }).end('<html><body><h1>504 Gateway Time-out</h1></body></html>');
+          return;
+        }
         if (!wait) {
           // Like Qdrant: 202 at once, the snapshot appears later and the answer carries no description.
           setTimeout(() => collections.has(name) && createSnapshot(name), 100);
@@ -294,6 +302,7 @@ export async function startQdrantFake(opts: QdrantFakeOptions = {}): Promise<Qdr
     requests,
     corruptDownloads,
     stallSnapshots,
+    loseSnapshotAnswers,
     stallDownloads,
     collections,
     aliases,
