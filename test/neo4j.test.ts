@@ -181,3 +181,14 @@ test('restore on a fresh host: a root holding only a copied set (no .staging), t
   assert.deepEqual([after.uid, after.mode, after.nlink], [before.uid, before.mode, before.nlink], "the set's file keeps its owner and mode, and gains no link");
   assert.deepEqual(readdirSync(join(freshRoot, '.staging')), [], 'the load directory is gone');
 });
+
+test('backup-all --dry-run with Neo4j: the stop, dumps and start are planned, nothing runs, no downtime is reported', async () => {
+  const log = join(dir, 'dry.log');
+  const r = await runScriptProcess('backup-all', ['--config', config('dry.yaml'), '--dry-run'], { env: fakeEnv(log) });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /plan +docker compose .* stop neo4j/);
+  assert.match(r.stdout, /plan +docker compose .*neo4j-admin database dump neo4j/);
+  assert.doesNotMatch(r.stdout + r.stderr, /was down for/);
+  assert.ok(!existsSync(log) || !calls(log).some((c) => / (stop|start) /.test(c) || c.includes('neo4j-admin')), 'no docker call that changes anything');
+  assert.ok(neo.running());
+});

@@ -180,7 +180,7 @@ export function createNeo4jSource(cfg: Neo4jConfig, compose: ComposeSettings | u
           await out.step(`neo4j: start ${service}`, () => start(runner.uninterruptible())).catch((err: Error) => out.error(`neo4j: could not start ${service} again: ${err.message}: start it by hand now`));
           downtimeMs = Math.round(performance.now() - stoppedAt);
         }
-        out.info(`neo4j: ${service} was down for ${(downtimeMs / 1000).toFixed(1)} s`);
+        if (!runner.dryRun) out.info(`neo4j: ${service} was down for ${(downtimeMs / 1000).toFixed(1)} s`);
       }
       const artifacts: Artifact[] = [];
       if (!runner.dryRun) {
