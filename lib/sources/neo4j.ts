@@ -13,7 +13,6 @@ import { composeArgv, type ComposeSettings, type Runner } from '../run.ts';
 import type { Output } from '../output.ts';
 import { setEntry, type BackupResult, type Counts, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
-
 /** `<db>-<timestamp>.dump|.backup`, as Neo4j names dumps and backups with a time in them (2026-11-24T02-30-00...). */
 export function isTimestampedDump(file: string, db: string): boolean {
   if (!file.startsWith(`${db}-`)) return false;
@@ -22,6 +21,7 @@ export function isTimestampedDump(file: string, db: string): boolean {
 
 /** Why --deep cannot drill Neo4j: a scratch database would need a server of its own. */
 const NO_DRILL = 'a restore drill needs a second Neo4j server (Community hosts one user database): checked by checksums only';
+
 export type Neo4jConfig = NonNullable<NonNullable<Config['sources']>['neo4j']>;
 
 /** The neo4j image runs neo4j-admin as uid 7474: the mounted /backups must be writable by it. */
