@@ -68,8 +68,11 @@ export async function pickSet(root: string, opts: { id?: string; needs: SourceNa
   const candidates = sets.filter((s) => opts.needs.every((n) => s.manifest.sources[n] !== undefined));
   const newest = candidates.at(-1);
   if (!newest) {
+    const last = sets.at(-1);
     throw new VerifyError(
-      sets.length ? `no complete set under ${root} holds all of ${opts.needs.join(', ')}` : `no complete backup set under ${root}`,
+      last
+        ? `no complete set under ${root} holds all of ${opts.needs.join(', ')} (the newest, ${last.id}, holds ${Object.keys(last.manifest.sources).join(', ')}: name the sources with --only, or a set with --from)`
+        : `no complete backup set under ${root}`,
     );
   }
   return newest;

@@ -12,6 +12,7 @@ import { acquireLock, processStartTime, removeIfUnchanged } from '../lib/lock.ts
 import { parseCommand, runScript } from '../lib/cli.ts';
 import { pgProgram } from '../lib/tools.ts';
 import { pickSet } from '../lib/verify.ts';
+import { writeSet } from './helpers/fake-sets.ts';
 import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
 import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
@@ -249,6 +250,10 @@ test('--from takes set ids only: a path or a typo is a usage error (exit 2), an 
       await assert.rejects(pickSet(root, { id, needs: [] }), (err: unknown) => err instanceof UsageError && /is not a set id/.test((err as Error).message), id);
     }
     await assert.rejects(pickSet(root, { id: '20261124T023000Z', needs: [] }), (err: unknown) => err instanceof VerifyError && /no set 20261124T023000Z/.test((err as Error).message));
+    // No set holds every source asked for (a store added to the config since): the newest set and the way out are named.
+    writeSet(root, new Date('2026-11-24T02:30:00Z'));
+    await assert.rejects(pickSet(root, { needs: ['postgres', 's3'] }), (err: unknown) => err instanceof VerifyError && (err as Error).message === `no complete set under ${root} holds all of postgres, s3 (the newest, 20261124T023000Z, holds postgres: name the sources with --only, or a set with --from)`);
+    assert.equal((await pickSet(root, { needs: ['postgres'] })).id, '20261124T023000Z');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
