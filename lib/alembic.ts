@@ -147,7 +147,8 @@ export function parseHeads(stdout: string): string[] {
     const m = /^([A-Za-z0-9_]+)(?: \([^)]*\))*\s*$/.exec(line.trim());
     if (m && /\((effective )?head\)/.test(line)) out.push(m[1]!);
   }
-  return out;
+  // Sorted: Alembic prints several in no fixed order, and they are compared and shown as sets.
+  return [...new Set(out)].sort();
 }
 
 /** `alembic current`: one revision per line, "(head)" after it when at head; nothing for an empty database. */
@@ -157,7 +158,9 @@ export function parseCurrent(stdout: string): string[] {
     const m = /^([A-Za-z0-9_]+)(?: \([^)]*\))*\s*$/.exec(line.trim());
     if (m && !/^(INFO|WARN|WARNING|ERROR|DEBUG)$/.test(m[1]!)) out.push(m[1]!);
   }
-  return out;
+  // Sorted: with several branches applied Alembic prints them in no fixed order (two runs differ), and a plan
+  // compared with what a later read finds must not see a move in that.
+  return [...new Set(out)].sort();
 }
 
 /**
@@ -320,7 +323,7 @@ export function baseFirst(history: Revision[]): Revision[] {
 export function resolveRevision(history: Revision[], ref: string): string | null {
   if (ref === 'base') return null;
   if (ref === 'head') {
-    const heads = history.filter((r) => r.head).map((r) => r.id);
+    const heads = history.filter((r) => r.head).map((r) => r.id).sort();
     if (heads.length !== 1) throw new RefusedError(`the migrations have ${heads.length} heads: ${heads.join(', ')}`, ['merge them (alembic merge) before deploying']);
     return heads[0]!;
   }
@@ -339,11 +342,34 @@ export function pendingRevisions(history: Revision[], current: string[], target:
   return baseFirst(history).filter((r) => want.has(r.id) && !have.has(r.id));
 }
 
-/** Revisions a downgrade from `current` to `target` (null = base) reverts, in the order it reverts them. */
+/**
+ * Revisions `alembic downgrade <target>` reverts from `current` (null = base: all of them), in the order it reverts
+ * them: the applied revisions that descend from the target. Another branch applied beside it stays applied
+ * (Alembic unmerges a merge down to one parent and leaves the other).
+ */
 export function revertedRevisions(history: Revision[], current: string[], target: string | null): Revision[] {
   const have = new Set(current.flatMap((c) => [...ancestorsOrSelf(history, c)]));
-  const keep = ancestorsOrSelf(history, target);
-  return history.filter((r) => have.has(r.id) && !keep.has(r.id));
+  if (target === null) return history.filter((r) => have.has(r.id));
+  return history.filter((r) => have.has(r.id) && r.id !== target && ancestorsOrSelf(history, r.id).has(target));
+}
+
+/** Where the database is after `alembic downgrade <target>` from `current`: the heads of what stays applied, sorted. */
+export function afterDowngrade(history: Revision[], current: string[], target: string | null): string[] {
+  const reverted = new Set(revertedRevisions(history, current, target).map((r) => r.id));
+  const left = [...new Set(current.flatMap((c) => [...ancestorsOrSelf(history, c)]))].filter((id) => !reverted.has(id));
+  const map = byId(history);
+  const below = new Set(left.flatMap((id) => map.get(id)?.parents ?? []));
+  return left.filter((id) => !below.has(id)).sort();
+}
+
+/** A downgrade target that leaves another branch applied (the database on two revisions) is refused. */
+function refuseSplit(history: Revision[], current: string[], target: string | null, to: string): void {
+  const after = afterDowngrade(history, current, target);
+  if (after.length <= 1) return;
+  const others = after.filter((id) => id !== target);
+  throw new RefusedError(`--to ${to}: Alembic would revert only what descends from ${target} and leave ${others.join(', ')} applied: the database would be at ${after.join(', ')}`, [
+    'pass --to a revision below every applied branch (where they fork), then upgrade to where you want to be',
+  ]);
 }
 
 /**
@@ -357,11 +383,13 @@ export function rollbackTarget(history: Revision[], current: string[], to: strin
       throw new RefusedError(`the database is at ${current.length} revisions (${current.join(', ')}): pass --to <revision> to say where to go back to`);
     }
     const target = resolveRevision(history, to);
-    if (revertedRevisions(history, current, target).length === 0) throw new UsageError(`--to ${to}: nothing applied (${current.join(', ')}) is above revision ${target ?? 'base'}`);
+    if (revertedRevisions(history, current, target).length === 0) throw new UsageError(`--to ${to}: nothing applied (${current.join(', ')}) descends from revision ${target ?? 'base'}`);
+    refuseSplit(history, current, target, to);
     return target;
   }
   const from = current[0]!;
   const rel = /^-(\d+)$/.exec(to ?? '-1');
+  if (rel && Number(rel[1]) === 0) throw new UsageError(`--to ${to}: zero steps is no rollback (-1 goes one revision down)`);
   if (rel) {
     let at: string | null = from;
     const map = byId(history);
@@ -377,6 +405,7 @@ export function rollbackTarget(history: Revision[], current: string[], to: strin
   if (target === from || (target !== null && !ancestorsOrSelf(history, from).has(target))) {
     throw new UsageError(`--to ${to}: revision ${target} is not below the current revision ${from}`);
   }
+  refuseSplit(history, current, target, to!);
   return target;
 }
 

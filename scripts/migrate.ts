@@ -11,6 +11,7 @@ import {
   AlembicError,
   PRE_MIGRATION_TAG,
   alembicCommand,
+  ancestorsOrSelf,
   pendingRevisions,
   readState,
   resolveRevision,
@@ -44,8 +45,15 @@ export function main(argv: string[]): Promise<number> {
     const { loaded, runner } = ops;
 
     const state = await out.step('read the migration state (alembic history, current)', () => readState(runner, s));
-    const target = resolveRevision(state.history, (ctx.values.to as string | undefined) ?? 'head');
+    // Several heads are refused whatever --to names: deploying one branch leaves the database on two revisions.
+    if (state.heads.length > 1) resolveRevision(state.history, 'head');
+    const to = (ctx.values.to as string | undefined) ?? 'head';
+    const target = resolveRevision(state.history, to);
     if (target === null) throw new UsageError('--to base goes down, not up: use rollback.ts');
+    // A target the database is already past is a way down, not "nothing to apply".
+    if (!state.current.includes(target) && state.current.some((c) => ancestorsOrSelf(state.history, c).has(target))) {
+      throw new UsageError(`--to ${to}: revision ${target} is below the current revision ${describeRevisions(state.current)}: going down is rollback.ts --to ${target}`);
+    }
     const pending = pendingRevisions(state.history, state.current, target);
     out.info(`database at ${describeRevisions(state.current)} -> target ${target}: ${pending.length} pending`);
     for (const r of pending) out.plan(`apply ${r.id}: ${r.message}`);

@@ -66,11 +66,18 @@ export function main(argv: string[]): Promise<number> {
     const exact = atTarget ? preMigrationSets.filter((s) => s.manifest.tags.includes(atTarget)).at(-1) : undefined;
     const preMigration = exact ?? preMigrationSets.at(-1);
     const alternative = preMigration ? restoreCommand(preMigration.id, ctx.values.config as string | undefined) : null;
+    const revisionOf = (set: (typeof preMigrationSets)[number]) => set.manifest.tags.find((t) => t.startsWith('at-'))?.slice(3);
     if (alternative) {
-      const at = preMigration!.manifest.tags.find((t) => t.startsWith('at-'))?.slice(3);
+      const at = revisionOf(preMigration!);
       const where = exact ? `taken at ${targetName}` : at ? `taken at ${at}, not at ${targetName}` : 'the revision it was taken at is not recorded';
       out.info(`alternative: restore the pre-migration backup set ${preMigration!.id} (taken ${preMigration!.manifest.startedAt}; ${where}); writes since then are lost:`);
       out.info(`  ${alternative}`);
+      // A newer pre-migration set whose revision is not recorded (the deploy guide's backup-all --tag pre-migration)
+      // may be at the target too, with less to lose: the operator decides, knowing both.
+      const newer = exact ? preMigrationSets.filter((x) => x.id > exact.id && !revisionOf(x)).at(-1) : undefined;
+      if (newer) {
+        out.warn(`a newer pre-migration set ${newer.id} (taken ${newer.manifest.startedAt}) does not record its revision: if the database was still at ${targetName} then, it loses less; restore it instead with: ${restoreCommand(newer.id, ctx.values.config as string | undefined)}`);
+      }
     } else {
       out.info(`alternative: no backup set tagged ${PRE_MIGRATION_TAG} under ${root}: restoring is not an option here`);
     }
@@ -119,7 +126,10 @@ export function main(argv: string[]): Promise<number> {
       const after = await currentRevisions(change);
       const expected = target === null ? [] : [target];
       if (after.join() !== expected.join()) {
-        throw new OpsError(`after the downgrade the database is at ${describeRevisions(after)}, expected ${targetName}`);
+        throw new OpsError(`after the downgrade the database is at ${describeRevisions(after)}, expected ${targetName}`, EXIT.failed, [
+          ...(backupId ? [`the backup set taken just before is ${backupId}: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
+          ...(alternative ? [`the pre-migration set: ${alternative}`] : []),
+        ]);
       }
       out.ok(`database now at ${targetName}${backupId ? ` (backup set ${backupId} taken before)` : ''}`);
       out.result({ ok: true, from: state.current, to: targetName, reverted: reverted.map((r) => ({ id: r.id, message: r.message })), backup: backupId ?? null, alternative });

@@ -35,7 +35,7 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
   });
 
   /** A database of its own and a config dir (ops.config.yaml + .env holding the password) for one test. */
-  function setup(): { db: string; config: string; backups: string } {
+  function setup(appDir = app): { db: string; config: string; backups: string } {
     const db = `app_${++n}`;
     pg.sql(`CREATE DATABASE ${db};`);
     const dir = mkdtempSync(join(work, 'cfg-'));
@@ -54,7 +54,7 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
         '    globals: false',
         'migrations:',
         '  via: local',
-        `  appDir: ${app}`,
+        `  appDir: ${appDir}`,
         `  databaseUrl: postgresql://${pg.user}:\${APP_DB_PASSWORD}@127.0.0.1:${pg.port}/${db}`,
         '',
       ].join('\n'),
@@ -225,5 +225,59 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
     assert.equal(version(db), 'f00dfeedbeef');
     assert.equal(pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'tags';", db), '1');
     assert.deepEqual(sets(backups), []);
+  });
+  test('branches: a rollback that would leave another branch applied is refused (exit 5); the fork below both works; the plan is what Alembic does', async () => {
+    const merged = fixtureApp('merged', work);
+    const [MERGE, BRANCH] = ['5e4f6a7b8c05', '4e5f6a7b8c09'];
+    const { db, config } = setup(merged);
+    assert.equal((await run('migrate.ts', ['--config', config, '--no-backup'])).code, 0);
+    assert.equal(version(db), MERGE);
+    // Down to one parent of the merge: Alembic would unmerge and leave the other parent applied.
+    const split = await run('rollback.ts', ['--config', config, '--to', R3, '--yes', '--no-backup']);
+    assert.equal(split.code, 5, split.stdout + split.stderr);
+    assert.match(split.stdout + split.stderr, new RegExp(`leave ${BRANCH} applied: the database would be at ${R3}, ${BRANCH}`));
+    assert.equal(version(db), MERGE, 'nothing changed');
+    // Down to where the branches fork: every revision the plan names is reverted, and only those.
+    const fork = await run('rollback.ts', ['--config', config, '--to', R2, '--yes', '--no-backup']);
+    assert.equal(fork.code, 0, fork.stdout + fork.stderr);
+    assert.match(fork.stdout + fork.stderr, new RegExp(`-> ${R2}: 3 revisions to revert`));
+    assert.equal(version(db), R2);
+    // Zero steps, and a migrate "up" to a revision below the current one, are usage errors.
+    const zero = await run('rollback.ts', ['--config', config, '--to', '-0', '--yes']);
+    assert.equal(zero.code, 2, zero.stdout + zero.stderr);
+    const down = await run('migrate.ts', ['--config', config, '--to', R1]);
+    assert.equal(down.code, 2, down.stdout + down.stderr);
+    assert.match(down.stdout + down.stderr, new RegExp(`revision ${R1} is below the current revision ${R2}: going down is rollback\\.ts --to ${R1}`));
+    assert.equal(version(db), R2);
+  });
+
+  test('two heads: migrate refuses (exit 5) even with --to naming one of them, and takes no backup', async () => {
+    const twoHeads = fixtureApp('two-heads', work);
+    const { db, config, backups } = setup(twoHeads);
+    for (const args of [[], ['--to', '4c3d5e6f7a04']]) {
+      const r = await run('migrate.ts', ['--config', config, ...args]);
+      assert.equal(r.code, 5, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, /the migrations have 2 heads: 3d2c4d5e6f03, 4c3d5e6f7a04/);
+    }
+    assert.equal(version(db), '(no table)');
+    assert.deepEqual(sets(backups), []);
+  });
+
+  test("rollback names a newer pre-migration set that records no revision (the deploy guide's backup-all --tag pre-migration)", async () => {
+    const { config } = setup();
+    assert.equal((await run('migrate.ts', ['--config', config, '--to', R2])).code, 0);
+    // A migrate from R2 records its set at R2; rolled back, the database is at R2 again when the deploy flow's
+    // backup (no revision recorded) is taken before the next migration.
+    assert.equal((await run('migrate.ts', ['--config', config])).code, 0);
+    assert.equal((await run('rollback.ts', ['--config', config, '--yes', '--no-backup'])).code, 0);
+    await new Promise((r) => setTimeout(r, 1100)); // set ids are seconds
+    const deploy = await run('backup-all.ts', ['--config', config, '--tag', 'pre-migration', '--json']);
+    assert.equal(deploy.code, 0, deploy.stderr);
+    const deployId = (JSON.parse(deploy.stdout) as { id: string }).id;
+    assert.equal((await run('migrate.ts', ['--config', config, '--no-backup'])).code, 0);
+    const r = await run('rollback.ts', ['--config', config, '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`alternative: restore the pre-migration backup set \\d{8}T\\d{6}Z \\(taken [^;]+; taken at ${R2}\\)`));
+    assert.match(r.stdout + r.stderr, new RegExp(`a newer pre-migration set ${deployId} \\(taken [^)]+\\) does not record its revision: if the database was still at ${R2} then, it loses less; restore it instead with: npx tsx scripts/restore-all\\.ts --from ${deployId} --only postgres --force --yes`));
   });
 });
