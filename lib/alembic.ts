@@ -329,6 +329,8 @@ export function resolveRevision(history: Revision[], ref: string): string | null
   }
   const exact = history.find((r) => r.id === ref);
   if (exact) return exact.id;
+  // "--to 1" is more likely "-1" mistyped than the prefix of a revision that starts with 1.
+  if (ref.length < 4) throw new UsageError(`revision ${JSON.stringify(ref)}: a revision prefix needs at least 4 characters${/^\d+$/.test(ref) ? ` (steps down are written -${ref})` : ''}`);
   const matches = history.filter((r) => r.id.startsWith(ref));
   if (matches.length === 1) return matches[0]!.id;
   if (matches.length > 1) throw new UsageError(`revision ${ref} is ambiguous: ${matches.map((m) => m.id).join(', ')}`);

@@ -28,7 +28,7 @@ export const spec: CommandSpec = {
   examples: ['npx tsx scripts/migrate.ts --dry-run', 'npx tsx scripts/migrate.ts', 'npx tsx scripts/migrate.ts --to 3d2c4d5e6f03 --json'],
   mutating: true,
   flags: {
-    to: { type: 'string', value: 'REV', description: 'upgrade to this revision (id or unique prefix) instead of head' },
+    to: { type: 'string', value: 'REV', description: 'upgrade to this revision (id or unique prefix of 4+ characters) instead of head' },
     'no-backup': { type: 'boolean', description: 'skip the pre-migration backup set (then a failed migration can only be fixed forward)' },
   },
   notes: [

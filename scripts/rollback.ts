@@ -29,7 +29,7 @@ export const spec: CommandSpec = {
   examples: ['npx tsx scripts/rollback.ts --dry-run', 'npx tsx scripts/rollback.ts --yes', 'npx tsx scripts/rollback.ts --to 2e1b3c4d5e02 --yes'],
   mutating: true,
   flags: {
-    to: { type: 'string', value: 'REV', description: 'downgrade to this revision (id, unique prefix, -N steps, or base); default -1' },
+    to: { type: 'string', value: 'REV', description: 'downgrade to this revision (id, unique prefix of 4+ characters, -N steps, or base); default -1' },
     'no-backup': { type: 'boolean', description: 'skip the backup set taken before the downgrade (loudly not recommended)' },
   },
   notes: [

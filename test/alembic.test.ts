@@ -192,9 +192,11 @@ test('resolveRevision: ids, unique prefixes, head, base; unknown and ambiguous r
   assert.equal(resolveRevision(G, 'base'), null);
   assert.equal(resolveRevision(G, R2.slice(0, 4)), R2);
   assert.throws(() => resolveRevision(G, 'ffff'), UsageError);
-  const twoHeads = parseHistory(`a1 -> b2 (head), x\na1 -> b3 (head), y\n<base> -> a1 (branchpoint), z\n`);
-  assert.throws(() => resolveRevision(twoHeads, 'b'), /ambiguous: b2, b3/);
-  assert.throws(() => resolveRevision(twoHeads, 'head'), (err: RefusedError) => err instanceof RefusedError && /2 heads: b2, b3/.test(err.message));
+  assert.throws(() => resolveRevision(G, R1.slice(0, 1)), /a revision prefix needs at least 4 characters \(steps down are written -1\)/, '--to 1 is a mistyped -1');
+  assert.throws(() => resolveRevision(G, ''), /at least 4 characters/);
+  const twoHeads = parseHistory(`aaaa1 -> bbbb2 (head), x\naaaa1 -> bbbb3 (head), y\n<base> -> aaaa1 (branchpoint), z\n`);
+  assert.throws(() => resolveRevision(twoHeads, 'bbbb'), /ambiguous: bbbb2, bbbb3/);
+  assert.throws(() => resolveRevision(twoHeads, 'head'), (err: RefusedError) => err instanceof RefusedError && /2 heads: bbbb2, bbbb3/.test(err.message));
 });
 
 test('rollbackTarget: -1 by default, -N, an ancestor, base; refuses what is not below the current revision', () => {
