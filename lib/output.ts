@@ -162,6 +162,8 @@ export class Output {
   result(doc: unknown): void {
     if (!this.json || this.resultWritten) return;
     this.resultWritten = true;
-    this.stdout.write(`${this.redactor.redact(JSON.stringify(doc, null, 2))}\n`);
+    // Each string before it is escaped (a secret with a quote in it is spelled otherwise in JSON), then the whole.
+    const text = JSON.stringify(doc, (_key, value: unknown) => (typeof value === 'string' ? this.redactor.redact(value) : value), 2);
+    this.stdout.write(`${this.redactor.redact(text)}\n`);
   }
 }

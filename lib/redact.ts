@@ -7,8 +7,10 @@ export class Redactor {
   /** Register a secret value. Empty and very short values are ignored: masking "a" would mangle all output. */
   add(value: string | undefined | null): void {
     if (!value || value.length < 3) return;
-    // The URL-encoded form too: passwords show up inside connection strings that way.
-    for (const v of new Set([value, encodeURIComponent(value)])) if (!this.secrets.includes(v)) this.secrets.push(v);
+    // The URL-encoded form too: passwords show up inside connection strings that way. And the JSON-escaped form: a
+    // secret with a quote or backslash in it is spelled differently inside JSON (--json, an echoed request body).
+    const forms = [value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1), JSON.stringify(JSON.stringify(value).slice(1, -1)).slice(1, -1)];
+    for (const v of new Set(forms)) if (!this.secrets.includes(v)) this.secrets.push(v);
     // Longest first, so a secret that contains another is masked whole.
     this.secrets.sort((a, b) => b.length - a.length);
   }

@@ -95,6 +95,19 @@ test('redactor: known secrets, their URL-encoded form, and passwords inside URLs
   assert.equal(r.redact('postgresql://u:a@b/c?d@h:1/db'), 'postgresql://u:***@h:1/db');
 });
 
+test('a secret with a quote or backslash never reaches --json output, escaped or not', () => {
+  const secret = 'tok\\en"Zq9';
+  const out = sink();
+  const o = new Output({ json: true, stdout: out.stream, stderr: sink().stream, env: {} });
+  o.redactor.add(secret);
+  // As a value, and inside a message that itself holds the secret JSON-escaped (an echoed request body).
+  o.result({ error: `401: Bearer ${secret}`, echoed: JSON.stringify({ authorization: `Bearer ${secret}` }) });
+  assert.ok(!out.text.includes('Zq9'), out.text);
+  const doc = JSON.parse(out.text) as { error: string; echoed: string };
+  assert.equal(doc.error, '401: Bearer ***');
+  assert.equal(doc.echoed, '{"authorization":"Bearer ***"}');
+});
+
 function sink() {
   let text = '';
   const stream = new Writable({ write(chunk, _e, cb) { text += chunk; cb(); } }) as Writable & { isTTY?: boolean };
