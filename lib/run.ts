@@ -143,6 +143,8 @@ export interface RunOptions {
    * table of contents); a writer that then fails on the broken pipe is not an error when the last one succeeded.
    */
   readerMayStopEarly?: boolean;
+  /** capture: stop this command (SIGTERM) when the signal aborts, besides the runner's own interrupt (a deadline). */
+  signal?: AbortSignal;
 }
 
 /** Where a pipeline's output goes: a file (created 0600), or a consumer reading it as it comes. */
@@ -194,12 +196,13 @@ export class Runner {
     return { ...this.env, ...cmd.env };
   }
 
-  private spawnChild(cmd: Command, stdio: Parameters<typeof spawn>[2]['stdio']): ChildProcess {
+  private spawnChild(cmd: Command, stdio: Parameters<typeof spawn>[2]['stdio'], extra?: AbortSignal): ChildProcess {
     this.out.detail(`$ ${this.display(cmd)}`);
     const [program, ...args] = cmd.argv;
     if (!program) throw new OpsError('internal: empty command');
-    const child = spawn(program, args, { cwd: cmd.cwd, env: this.childEnv(cmd), stdio, signal: this.signal, killSignal: 'SIGTERM' });
-    if (this.signal) {
+    const signal = extra && this.signal ? AbortSignal.any([this.signal, extra]) : (extra ?? this.signal);
+    const child = spawn(program, args, { cwd: cmd.cwd, env: this.childEnv(cmd), stdio, signal, killSignal: 'SIGTERM' });
+    if (signal) {
       running.add(child);
       child.once('exit', () => running.delete(child));
       // An interrupt's AbortError comes as 'error' too, while the child may still run: only a spawn that failed ends here.
@@ -248,7 +251,7 @@ export class Runner {
   /** Run and capture (small) output. */
   async capture(cmd: Command, opts: RunOptions = {}): Promise<Result> {
     if (this.skipped([cmd], undefined, opts)) return { code: 0, stdout: '', stderr: '' };
-    const child = this.spawnChild(cmd, [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']);
+    const child = this.spawnChild(cmd, [cmd.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], opts.signal);
     const max = opts.maxStdout ?? 64 * 1024 * 1024;
     const chunks: Buffer[] = [];
     let size = 0;

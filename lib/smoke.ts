@@ -109,8 +109,9 @@ function composeProbe(runner: Runner, compose: ComposeSettings, s: SmokeSettings
   return {
     name: 'compose',
     label: 'compose services',
-    async attempt() {
-      const r = await runner.capture({ argv }, { readOnly: true, allowFailure: true });
+    async attempt(signal) {
+      // The attempt's deadline stops a hung docker too: it must not outlive the run, nor pile up one per retry.
+      const r = await runner.capture({ argv }, { readOnly: true, allowFailure: true, signal });
       if (r.code !== 0) return { state: 'fail', reason: `${argv.slice(0, 2).join(' ')} ps exited ${r.code}: ${snippet(r.stderr)}` };
       const containers = parseComposePs(r.stdout);
       if (containers.length === 0) {
@@ -238,10 +239,10 @@ function postgresProbe(loaded: LoadedConfig, runner: Runner, compose: ComposeSet
   return {
     name: 'postgres',
     label: `postgres directly (select 1 via ${ep.where})`,
-    async attempt() {
+    async attempt(signal) {
       const cmd = ep.tool(['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)], { input: 'select 1;\n' });
       // libpq's own timeout: a server that accepts but never answers must not eat the whole deadline.
-      const r = await runner.capture({ ...cmd, env: { ...cmd.env, PGCONNECT_TIMEOUT: '5' } }, { readOnly: true, allowFailure: true });
+      const r = await runner.capture({ ...cmd, env: { ...cmd.env, PGCONNECT_TIMEOUT: '5' } }, { readOnly: true, allowFailure: true, signal });
       if (r.code === 0 && r.stdout.trim() === '1') return { state: 'ok', note: `database ${db} answered` };
       const why = snippet(r.stderr) || `psql exited ${r.code}, printed "${snippet(r.stdout)}"`;
       return { state: PG_NOT_YET.test(r.stderr) ? 'wait' : 'fail', reason: why };

@@ -3,7 +3,7 @@
 // supplies `compose ps`, and only Qdrant/Neo4j health pages are fakes. Then each hop is broken in turn.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -359,6 +359,28 @@ describe('smoke without a stack', () => {
       const doc = JSON.parse(r.stdout) as { failedHop: { name: string; error: string } };
       assert.equal(doc.failedHop.name, 'compose');
       assert.match(doc.failedHop.error, /no containers in project llc: is the stack up/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a docker compose ps that hangs: smoke ends at its deadline and leaves no docker process behind', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llc-smoke-hang-'));
+    const project = `llchang${process.pid}`;
+    try {
+      const cfg = join(dir, 'ops.config.yaml');
+      writeFileSync(cfg, `compose: { files: [${COMPOSE_FILE}], projectName: ${project} }\nsmoke: { url: "http://127.0.0.1:${await freePort()}" }\n`);
+      const started = Date.now();
+      const r = await runScriptProcess('smoke', ['--config', cfg, '--timeout', '2s', '--json'], {
+        env: { PATH: `${join(ROOT, 'test', 'fakes')}:${process.env.PATH}`, FAKE_DOCKER_SLOW: ' ps ', FAKE_DOCKER_SLOW_MS: '40000' },
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { failedHop: { name: string } }).failedHop.name, 'compose');
+      // The hung ps blocks for 40 s: a run that waited for it, or for each retry's, ends long after its 2 s deadline.
+      assert.ok(Date.now() - started < 30_000, `smoke ended ${Date.now() - started} ms after it started`);
+      await new Promise((res) => setTimeout(res, 300));
+      const left = spawnSync('pgrep', ['-f', `-p ${project} ps`], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(left, '', 'no docker compose ps left running');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
