@@ -10,6 +10,15 @@ export interface ComposeContainer {
   /** healthy, unhealthy, starting, or "" for a service without a healthcheck. */
   Health: string;
   ExitCode: number;
+  /** Made by `docker compose run` (label com.docker.compose.oneoff=True): `ps -a` lists those too. */
+  OneOff: boolean;
+}
+
+/** Labels as compose ps prints them: "k=v,k=v" (one string), or an object in some versions. */
+function oneOff(labels: unknown): boolean {
+  if (typeof labels === 'string') return labels.split(',').some((kv) => /^com\.docker\.compose\.oneoff=true$/i.test(kv.trim()));
+  if (typeof labels === 'object' && labels !== null) return /^true$/i.test(String((labels as Record<string, unknown>)['com.docker.compose.oneoff'] ?? ''));
+  return false;
 }
 
 function entry(raw: unknown, where: string): ComposeContainer {
@@ -24,6 +33,7 @@ function entry(raw: unknown, where: string): ComposeContainer {
     State: o.State.toLowerCase(),
     Health: typeof o.Health === 'string' ? o.Health.toLowerCase() : '',
     ExitCode: Number.isFinite(code) ? code : -1,
+    OneOff: oneOff(o.Labels),
   };
 }
 
@@ -70,10 +80,14 @@ export interface ServiceExpectations {
   oneShots: string[];
 }
 
-/** One verdict per expected service (and per unexpected exited container), in the order given. */
+/**
+ * One verdict per container of each expected service (a service with none: one "no container" verdict), in the
+ * order given. Containers of `docker compose run` (an operator's shell, an old one-off migration) are not the
+ * service and are not judged.
+ */
 export function judgeServices(containers: ComposeContainer[], expect: ServiceExpectations): ServiceVerdict[] {
   const byService = new Map<string, ComposeContainer[]>();
-  for (const c of containers) byService.set(c.Service, [...(byService.get(c.Service) ?? []), c]);
+  for (const c of containers.filter((x) => !x.OneOff)) byService.set(c.Service, [...(byService.get(c.Service) ?? []), c]);
   const verdicts: ServiceVerdict[] = [];
   for (const service of expect.oneShots) {
     const list = byService.get(service) ?? [];
@@ -81,7 +95,7 @@ export function judgeServices(containers: ComposeContainer[], expect: ServiceExp
       verdicts.push({ service, verdict: 'wait', reason: 'no container yet (one-shot)' });
       continue;
     }
-    for (const c of list) verdicts.push({ service, ...oneShotVerdict(c) });
+    for (const c of list) verdicts.push({ service, ...named(oneShotVerdict(c), c, list) });
   }
   for (const service of expect.services) {
     const list = byService.get(service) ?? [];
@@ -90,9 +104,14 @@ export function judgeServices(containers: ComposeContainer[], expect: ServiceExp
       continue;
     }
     // A scaled service: every replica must be healthy.
-    for (const c of list) verdicts.push({ service, ...longRunningVerdict(c) });
+    for (const c of list) verdicts.push({ service, ...named(longRunningVerdict(c), c, list) });
   }
   return verdicts;
+}
+
+/** With several containers (replicas), the reason names the one it is about. */
+function named(v: Omit<ServiceVerdict, 'service'>, c: ComposeContainer, list: ComposeContainer[]): Omit<ServiceVerdict, 'service'> {
+  return list.length > 1 ? { ...v, reason: `${c.Name} ${v.reason}` } : v;
 }
 
 function oneShotVerdict(c: ComposeContainer): Omit<ServiceVerdict, 'service'> {

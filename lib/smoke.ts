@@ -113,7 +113,8 @@ function composeProbe(runner: Runner, compose: ComposeSettings, s: SmokeSettings
       // The attempt's deadline stops a hung docker too: it must not outlive the run, nor pile up one per retry.
       const r = await runner.capture({ argv }, { readOnly: true, allowFailure: true, signal });
       if (r.code !== 0) return { state: 'fail', reason: `${argv.slice(0, 2).join(' ')} ps exited ${r.code}: ${snippet(r.stderr)}` };
-      const containers = parseComposePs(r.stdout);
+      // Not the containers of `docker compose run` (ps -a lists them): they are not the stack.
+      const containers = parseComposePs(r.stdout).filter((c) => !c.OneOff);
       if (containers.length === 0) {
         return { state: 'wait', reason: `no containers in project ${compose.projectName ?? '(default)'}: is the stack up (compose up -d --wait), is compose.projectName right?` };
       }

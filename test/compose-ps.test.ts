@@ -7,8 +7,8 @@ import { judgeServices, parseComposePs, type ComposeContainer } from '../lib/com
 const PG = { Command: '"docker-entrypoint.s…"', CreatedAt: '2026-11-24 10:00:00 +0000 UTC', ExitCode: 0, Health: 'healthy', ID: 'a1', Image: 'postgres:17.6-bookworm', Labels: 'x=y', LocalVolumes: '1', Mounts: 'llc_postgres-data', Name: 'llc-postgres-1', Names: 'llc-postgres-1', Networks: 'llc_default', Ports: '127.0.0.1:5432->5432/tcp', Project: 'llc', Publishers: [{ URL: '127.0.0.1', TargetPort: 5432, PublishedPort: 5432, Protocol: 'tcp' }], RunningFor: '2 minutes ago', Service: 'postgres', Size: '0B', State: 'running', Status: 'Up 2 minutes (healthy)' };
 const MIG = { ...PG, ExitCode: 0, Health: '', ID: 'b2', Name: 'llc-migrations-1', Service: 'migrations', State: 'exited', Status: 'Exited (0) 1 minute ago', Publishers: [] };
 const EXPECTED: ComposeContainer[] = [
-  { Name: 'llc-postgres-1', Service: 'postgres', State: 'running', Health: 'healthy', ExitCode: 0 },
-  { Name: 'llc-migrations-1', Service: 'migrations', State: 'exited', Health: '', ExitCode: 0 },
+  { Name: 'llc-postgres-1', Service: 'postgres', State: 'running', Health: 'healthy', ExitCode: 0, OneOff: false },
+  { Name: 'llc-migrations-1', Service: 'migrations', State: 'exited', Health: '', ExitCode: 0, OneOff: false },
 ];
 
 test('JSON lines (compose v2.21+) and the older JSON array parse to the same entries', () => {
@@ -35,10 +35,10 @@ test('output that is not compose JSON is an error naming the line, never an empt
 });
 
 test('missing Health and a string ExitCode are tolerated (older releases)', () => {
-  assert.deepEqual(parseComposePs('{"Service":"w","State":"Running","ExitCode":"0"}'), [{ Name: 'w', Service: 'w', State: 'running', Health: '', ExitCode: 0 }]);
+  assert.deepEqual(parseComposePs('{"Service":"w","State":"Running","ExitCode":"0"}'), [{ Name: 'w', Service: 'w', State: 'running', Health: '', ExitCode: 0, OneOff: false }]);
 });
 
-const c = (Service: string, State: string, Health = '', ExitCode = 0): ComposeContainer => ({ Name: `llc-${Service}-1`, Service, State, Health, ExitCode });
+const c = (Service: string, State: string, Health = '', ExitCode = 0): ComposeContainer => ({ Name: `llc-${Service}-1`, Service, State, Health, ExitCode, OneOff: false });
 const expect = { services: ['postgres', 'mcp'], oneShots: ['migrations'] };
 
 test('verdicts: healthy stack ok; one-shot must exit 0; unhealthy and starting are "not yet"', () => {
@@ -66,4 +66,24 @@ test('verdicts: a missing container waits; an exited or dead long-running servic
 test('verdicts: every replica of a scaled service counts', () => {
   const v = judgeServices([{ ...c('mcp', 'running', 'healthy'), Name: 'llc-mcp-1' }, { ...c('mcp', 'running', 'unhealthy'), Name: 'llc-mcp-2' }], { services: ['mcp'], oneShots: [] });
   assert.deepEqual(v.map((x) => x.verdict), ['ok', 'wait']);
+});
+
+test('containers of `docker compose run` (ps -a lists them: label com.docker.compose.oneoff=True) are not the service', () => {
+  const labels = (oneoff: string) => `com.docker.compose.container-number=1,com.docker.compose.oneoff=${oneoff},com.docker.compose.project=llc,com.docker.compose.service=mcp`;
+  const MCP = { ...PG, Name: 'llc-mcp-1', Service: 'mcp', Labels: labels('False') };
+  const shell = { ...PG, Name: 'llc-mcp-run-3f2a', Service: 'mcp', Health: 'unhealthy', Labels: labels('True') };
+  const oldRun = { ...MIG, Name: 'llc-migrations-run-9c1d', ExitCode: 1, Status: 'Exited (1) 2 days ago', Labels: labels('True').replace('service=mcp', 'service=migrations') };
+  const parsed = parseComposePs([MCP, shell, { ...MIG, Labels: labels('False') }, oldRun].map((x) => JSON.stringify(x)).join('\n'));
+  assert.deepEqual(parsed.map((x) => x.OneOff), [false, true, false, true]);
+  assert.equal(parseComposePs(JSON.stringify({ ...MCP, Labels: { 'com.docker.compose.oneoff': 'True' } }))[0]!.OneOff, true, 'labels as an object');
+  const v = judgeServices(parsed, { services: ['mcp'], oneShots: ['migrations'] });
+  assert.deepEqual(v, [
+    { service: 'migrations', verdict: 'ok', reason: 'exited 0' },
+    { service: 'mcp', verdict: 'ok', reason: 'running, healthy' },
+  ]);
+});
+
+test('a replica that is not ready is named', () => {
+  const replicas = [{ ...c('mcp', 'running', 'healthy'), Name: 'llc-mcp-1' }, { ...c('mcp', 'running', 'starting'), Name: 'llc-mcp-2' }];
+  assert.deepEqual(judgeServices(replicas, { services: ['mcp'], oneShots: [] }).map((x) => x.reason), ['llc-mcp-1 running, healthy', 'llc-mcp-2 running, starting']);
 });
