@@ -11,6 +11,8 @@ export interface Probe {
   label: string;
   /** One try. May throw: transient network errors count as "wait", anything else as "fail". */
   attempt(signal: AbortSignal): Promise<Attempt>;
+  /** Where an attempt got to (e.g. "tools/list page 2"): named when it times out. */
+  progress?(): string;
 }
 
 export interface ProbeReport {
@@ -92,8 +94,10 @@ export function describeError(err: unknown): string {
   const last = chain[chain.length - 1];
   const first = chain[0];
   const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
-  if (chain.length > 1 && first instanceof Error && /^fetch failed$/i.test(first.message)) return msg(last);
-  return msg(first).split('\n')[0] ?? '';
+  // One line: an OpenSSL message ends in a newline, and the output is one line per step.
+  const line = (text: string) => text.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  if (chain.length > 1 && first instanceof Error && /^fetch failed$/i.test(first.message)) return line(msg(last));
+  return line(msg(first));
 }
 
 /** Resolves when the signal aborts: so an attempt that ignores its signal still cannot hang the run. */
@@ -111,7 +115,10 @@ export async function attemptOnce(probe: Probe, budgetMs: number, outer: AbortSi
     return await Promise.race([probe.attempt(signal), whenAborted(signal)]);
   } catch (err) {
     if (outer.aborted) throw outer.reason;
-    if (timeout.aborted) return { state: 'wait', reason: `no answer within ${formatSeconds(budgetMs)}` };
+    if (timeout.aborted) {
+      const at = probe.progress?.();
+      return { state: 'wait', reason: `no answer within ${formatSeconds(budgetMs)}${at ? ` (at ${at})` : ''}` };
+    }
     return { state: isTransient(err) ? 'wait' : 'fail', reason: describeError(err) };
   }
 }
@@ -164,6 +171,8 @@ export interface HttpAnswer {
   /** The Location header of a redirect, "" otherwise. */
   location: string;
   body: string;
+  /** The body was longer than maxBytes: `body` holds its start only. */
+  truncated: boolean;
 }
 
 /** GET a URL; the body is read up to `maxBytes` (a health page, never bulk data). */
@@ -171,16 +180,20 @@ export async function httpGet(url: string, opts: { signal: AbortSignal; headers?
   const res = await fetch(url, { signal: opts.signal, headers: opts.headers, redirect: 'manual' });
   const max = opts.maxBytes ?? 1024 * 1024;
   let body = '';
+  let truncated = false;
   if (res.body) {
     const decoder = new TextDecoder();
     let size = 0;
     for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
       size += chunk.byteLength;
       body += decoder.decode(chunk, { stream: true });
-      if (size >= max) break;
+      if (size > max) {
+        truncated = true;
+        break;
+      }
     }
   }
-  return { status: res.status, contentType: res.headers.get('content-type') ?? '', location: res.headers.get('location') ?? '', body };
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', location: res.headers.get('location') ?? '', body, truncated };
 }
 
 /** Gateway errors while an upstream (re)starts are "not yet"; other statuses are answers. */

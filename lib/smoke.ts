@@ -102,7 +102,7 @@ export function smokeSettings(loaded: LoadedConfig, timeoutFlag?: string): Smoke
   };
 }
 
-const snippet = (text: string) => text.replace(/\s+/g, ' ').trim().slice(0, 120);
+const snippet = (text: string, max = 120) => text.replace(/\s+/g, ' ').trim().slice(0, max);
 
 function composeProbe(runner: Runner, compose: ComposeSettings, s: SmokeSettings): Probe {
   const argv = composeArgv(compose, ['ps', '-a', '--format', 'json']);
@@ -155,13 +155,14 @@ function frontendProbe(s: SmokeSettings): Probe {
   };
 }
 
-function readinessProbe(s: SmokeSettings): Probe {
+export function readinessProbe(s: SmokeSettings): Probe {
   const url = s.url + s.readinessPath;
   return {
     name: 'mcp-readiness',
     label: `MCP readiness through the proxy (GET ${url})`,
     async attempt(signal) {
       const a = await httpGet(url, { signal, headers: { accept: 'application/json' } });
+      if (a.truncated) return { state: 'fail', reason: `${url}: HTTP ${a.status}, a body over 1 MiB: not a readiness document` };
       let doc: unknown;
       try {
         doc = JSON.parse(a.body);
@@ -173,7 +174,8 @@ function readinessProbe(s: SmokeSettings): Probe {
       }
       const schemaErrors = readinessErrors(doc);
       if (schemaErrors.length) {
-        if (a.status !== 200 && a.status !== 503) return unexpectedStatus(url, a);
+        // Not a readiness document: a gateway's own JSON error while mcp starts (502-504 alike) is "not yet".
+        if (a.status !== 200) return unexpectedStatus(url, a);
         return { state: 'fail', reason: `${url}: HTTP ${a.status}, does not match schemas/readiness.schema.json: ${schemaErrors.slice(0, 3).join('; ')}`, data: doc };
       }
       const ready = doc as Readiness;
@@ -188,30 +190,46 @@ function readinessProbe(s: SmokeSettings): Probe {
 
 /** Our own retry loop decides: gateway errors from the proxy are "not yet", other HTTP errors are answers. */
 function mcpErrorAttempt(err: unknown): Attempt {
-  if (err instanceof StreamableHTTPError && err.code !== undefined) {
-    return { state: isGatewayWait(err.code) ? 'wait' : 'fail', reason: `HTTP ${err.code}: ${snippet(err.message)}` };
+  // The SDK's code is the HTTP status; -1 and the like are its own protocol errors (an unexpected content type).
+  if (err instanceof StreamableHTTPError && err.code !== undefined && err.code >= 100) {
+    return { state: isGatewayWait(err.code) ? 'wait' : 'fail', reason: `HTTP ${err.code}: ${snippet(err.message, 240)}` };
   }
+  if (err instanceof StreamableHTTPError) return { state: 'fail', reason: `not an MCP answer: ${snippet(err.message, 240)}` };
   if (isTransient(err)) throw err;
   return { state: 'fail', reason: snippet(describeError(err)) };
 }
 
-function mcpProbe(s: SmokeSettings): Probe {
+/** More pages than any real tool list has: a server paging without end is a fault, not a slow answer. */
+const MAX_TOOL_PAGES = 1000;
+
+export function mcpProbe(s: SmokeSettings): Probe {
   const url = s.url + s.mcpPath;
+  /** Where the current attempt is, for a timeout's message: initialize, or which tools/list page. */
+  let stage = 'initialize';
   return {
     name: 'mcp-tools',
     label: `MCP initialize + tools/list (${url})`,
+    progress: () => stage,
     async attempt(signal) {
+      stage = 'initialize';
       const client = new Client({ name: 'llc-ops-smoke', version: toolVersion() });
       const headers: Record<string, string> = s.mcpToken ? { authorization: `Bearer ${s.mcpToken}` } : {};
       const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } });
       try {
         await client.connect(transport, { signal });
+        stage = 'tools/list';
         const names: string[] = [];
+        const cursors = new Set<string>();
         let cursor: string | undefined;
         do {
           const page = await client.listTools(cursor ? { cursor } : undefined, { signal });
           names.push(...page.tools.map((t) => t.name));
           cursor = page.nextCursor;
+          // A cursor that comes back would page for ever: an answer, and a wrong one.
+          if (cursor !== undefined && cursors.has(cursor)) return { state: 'fail', reason: `tools/list repeats its cursor ${JSON.stringify(snippet(cursor, 40))} after ${cursors.size + 1} pages` };
+          if (cursor !== undefined) cursors.add(cursor);
+          if (cursors.size >= MAX_TOOL_PAGES) return { state: 'fail', reason: `tools/list has more than ${MAX_TOOL_PAGES} pages` };
+          stage = `tools/list page ${cursors.size + 1}`;
         } while (cursor);
         const server = client.getServerVersion();
         const missing = s.tools.filter((t) => !names.includes(t));

@@ -15,7 +15,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startPgSandbox, freePort, findPgBin, type PgSandbox } from '../lib/pg-sandbox.ts';
 import { readinessErrors } from '../lib/readiness.ts';
-import { composeServiceNames, parseTimeout } from '../lib/smoke.ts';
+import { composeServiceNames, mcpProbe, parseTimeout, readinessProbe, type SmokeSettings } from '../lib/smoke.ts';
+import { attemptOnce, httpGet, describeError } from '../lib/probe.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { requireTools } from './helpers/tools.ts';
 import { ROOT, runScriptProcess, type ScriptRun } from './helpers/scripts.ts';
 import { startCaddy, type CaddyInstance } from './helpers/caddy.ts';
@@ -405,5 +408,58 @@ describe('smoke without a stack', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('probes against misbehaving servers (no stack needed)', () => {
+  const settings = (url: string, extra: Partial<SmokeSettings> = {}) => ({ url, mcpPath: '/mcp', readinessPath: '/readyz', tools: [], ...extra }) as SmokeSettings;
+  const why = (a: Awaited<ReturnType<typeof attemptOnce>>) => ('reason' in a ? a.reason : '');
+
+  test('tools/list that repeats its cursor fails at once, saying so; one that never answers is named in the timeout', async () => {
+    const looping = await startMcpTestServer({ tools: ['a'], checks: {}, toolsList: 'cursor-loop' });
+    const hanging = await startMcpTestServer({ tools: ['a'], checks: {}, toolsList: 'hang' });
+    try {
+      const loop = await attemptOnce(mcpProbe(settings(`http://127.0.0.1:${looping.port}`)), 5000, new AbortController().signal);
+      assert.deepEqual([loop.state, why(loop)], ['fail', 'tools/list repeats its cursor "same" after 2 pages']);
+      const hang = await attemptOnce(mcpProbe(settings(`http://127.0.0.1:${hanging.port}`)), 1500, new AbortController().signal);
+      assert.equal(hang.state, 'wait');
+      assert.match(why(hang), /^no answer within 1\.5 s \(at tools\/list\)$/, 'initialize answered: the hang is named');
+    } finally {
+      await looping.close();
+      await hanging.close();
+    }
+  });
+
+  test('readiness: a 503 with JSON that is no readiness document is "not yet" like 502/504; a body over 1 MiB is said to be one; a page that is not MCP says so', async () => {
+    const server = createServer((req, res) => {
+      if (req.url === '/readyz') {
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"no healthy upstream"}');
+      } else if (req.url === '/huge/readyz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`{"status":"pass","pad":"${'x'.repeat(3 << 20)}"}`);
+      } else {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html>welcome</html>');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const signal = new AbortController().signal;
+      const wait = await attemptOnce(readinessProbe(settings(base)), 5000, signal);
+      assert.equal(wait.state, 'wait', why(wait));
+      const huge = await attemptOnce(readinessProbe(settings(`${base}/huge`)), 5000, signal);
+      assert.deepEqual([huge.state, why(huge)], ['fail', `${base}/huge/readyz: HTTP 200, a body over 1 MiB: not a readiness document`]);
+      assert.equal((await httpGet(`${base}/huge/readyz`, { signal })).truncated, true);
+      assert.equal((await httpGet(`${base}/readyz`, { signal })).truncated, false);
+      const html = await attemptOnce(mcpProbe(settings(base)), 5000, signal);
+      assert.equal(html.state, 'fail');
+      assert.match(why(html), /^not an MCP answer: /);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('an error message is one line (OpenSSL ends its own with a newline)', () => {
+    const err = new TypeError('fetch failed', { cause: new Error('write EPROTO C0D7:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:\n') });
+    assert.equal(describeError(err), 'write EPROTO C0D7:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:');
   });
 });

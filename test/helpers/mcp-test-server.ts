@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { readinessDocument, readinessHttpStatus, type Check } from '../../lib/readiness.ts';
 
 /** Resolves when the dependency answers (optionally degraded: { warn }), throws when it does not. */
@@ -17,6 +18,8 @@ export interface McpTestServerOptions {
   /** Tool "hold-stream": sends a log notification, then waits for this before it returns (streaming test). */
   hold?: () => Promise<void>;
   checkTimeoutMs?: number;
+  /** A misbehaving tools/list: every page points at the same next cursor, or no answer at all. */
+  toolsList?: 'cursor-loop' | 'hang';
 }
 
 export interface McpTestServer {
@@ -64,6 +67,14 @@ function buildMcp(opts: McpTestServerOptions): McpServer {
       await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: 'hold-stream started' } });
       await hold();
       return { content: [{ type: 'text', text: 'released' }] };
+    });
+  }
+  if (opts.toolsList) {
+    // Replaces McpServer's own tools/list handler (registered with the first tool).
+    const mode = opts.toolsList;
+    server.server.setRequestHandler(ListToolsRequestSchema, async () => {
+      if (mode === 'hang') await new Promise(() => {});
+      return { tools: [{ name: 'looping', inputSchema: { type: 'object' as const } }], nextCursor: 'same' };
     });
   }
   return server;
