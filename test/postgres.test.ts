@@ -506,3 +506,19 @@ test('a staged database left by an interrupted restore of the same set is droppe
   assert.equal(env.pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'half_loaded';", 'app_after_kill'), '0');
   assert.equal(env.pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'llc_%';"), '0');
 });
+
+test('a database named __proto__ backs up and restores (into its restoreInto name, counts compared) like any other', { skip }, async () => {
+  env.pg.sql('CREATE DATABASE "__proto__";');
+  env.pg.sql('CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 7);', '__proto__');
+  const config = env.config({ databases: ['__proto__'], restoreInto: Object.fromEntries([['__proto__', 'proto_copy']]), name: 'proto.yaml' });
+  const b = await runScriptProcess('backup-all', ['--config', config, '--json']);
+  assert.equal(b.code, 0, b.stdout + b.stderr);
+  const id = (JSON.parse(b.stdout) as { id: string }).id;
+  const set = (await listCompleteSets(env.root)).find((s) => s.id === id)!;
+  assert.ok(Object.hasOwn(set.manifest.sources.postgres!.counts, '__proto__'));
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /restore __proto__ into llc_restore_/);
+  assert.equal(env.pg.sql('SELECT count(*) FROM t;', 'proto_copy'), '7');
+  assert.equal(env.pg.sql('SELECT count(*) FROM t;', '__proto__'), '7', 'the source database untouched');
+});

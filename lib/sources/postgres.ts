@@ -13,7 +13,7 @@ import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
 import { CopyStreamError, loadCopyStream, type CopyStats } from '../pg-copy.ts';
 import { pgProgram } from '../tools.ts';
-import { diffCounts, setEntry, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
+import { diffCounts, ownEntry, setEntry, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 export const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`;
@@ -564,7 +564,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       const steps: string[] = [];
       const refusals: string[] = [];
       details.databases.forEach((db, i) => {
-        const name = opts.scratch ? `llc_scratch_${opts.scratch}_${i}` : (restoreInto[db] ?? db);
+        const name = opts.scratch ? `llc_scratch_${opts.scratch}_${i}` : (ownEntry(restoreInto, db) ?? db);
         targets.push({ db, target: name, exists: existing.has(name), staged: null, dump: details.dumps[db]! });
       });
       // Template databases are the server's own, and llc_* names are the staged, replaced and scratch databases of ours.

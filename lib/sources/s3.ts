@@ -39,7 +39,7 @@ import {
   type S3Details,
   type TargetState,
 } from './s3-layout.ts';
-import { setEntry, type BackupResult, type Counts, type RestorePlan, type Source, type SourceContext } from './types.ts';
+import { ownEntry, setEntry, type BackupResult, type Counts, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export type S3Config = NonNullable<NonNullable<Config['sources']>['s3']>;
 
@@ -789,7 +789,7 @@ export function createS3Source(cfg: S3Config, tuningIn: Partial<S3Tuning> = {}):
           const steps: string[] = [];
           const refusals: string[] = [];
           for (const [i, b] of details.buckets.entries()) {
-            const target = opts.scratch ? scratchBucketName(opts.scratch, i) : (restoreInto[b.name] ?? b.name);
+            const target = opts.scratch ? scratchBucketName(opts.scratch, i) : (ownEntry(restoreInto, b.name) ?? b.name);
             if (!isValidBucketName(target) && !(target === b.name && !opts.scratch)) {
               throw new UsageError(`invalid config: sources.s3.restoreInto: ${JSON.stringify(target)} is not a valid bucket name`);
             }

@@ -19,6 +19,11 @@ export function setEntry<T>(obj: Record<string, T>, key: string, value: NoInfer<
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** obj[key] if it is the object's own entry: "__proto__" or "constructor" would read Object.prototype's instead. */
+export function ownEntry<T>(obj: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
 export interface SourceContext {
   runner: Runner;
   out: Output;
