@@ -521,4 +521,10 @@ test('a database named __proto__ backs up and restores (into its restoreInto nam
   assert.match(r.stdout, /restore __proto__ into llc_restore_/);
   assert.equal(env.pg.sql('SELECT count(*) FROM t;', 'proto_copy'), '7');
   assert.equal(env.pg.sql('SELECT count(*) FROM t;', '__proto__'), '7', 'the source database untouched');
+  // Without a restoreInto entry for it: back into __proto__ itself (it was read as Object.prototype).
+  env.pg.sql('DROP DATABASE "__proto__";');
+  const plain = env.config({ databases: ['__proto__'], name: 'proto-plain.yaml' });
+  const back = await runScriptProcess('restore-all', ['--config', plain, '--yes', '--from', id]);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal(env.pg.sql('SELECT count(*) FROM t;', '__proto__'), '7');
 });
