@@ -55,7 +55,7 @@ export async function incompleteSets(root: string): Promise<{ id: string; proble
  * The set to verify or restore: `id` if given (must be complete), else the newest complete set holding every
  * source in `needs` (a pre-migration set of PostgreSQL alone is not "the latest backup" of a four-store config).
  */
-export async function pickSet(root: string, opts: { id?: string; needs: SourceName[] }): Promise<CompleteSet> {
+export async function pickSet(root: string, opts: { id?: string; needs: SourceName[]; remedy?: (newest: CompleteSet) => string }): Promise<CompleteSet> {
   if (opts.id !== undefined && !SET_ID.test(opts.id)) throw new UsageError(`--from: ${JSON.stringify(opts.id)} is not a set id (like 20261124T023000Z)`);
   const sets = await listCompleteSets(root);
   if (opts.id) {
@@ -71,7 +71,7 @@ export async function pickSet(root: string, opts: { id?: string; needs: SourceNa
     const last = sets.at(-1);
     throw new VerifyError(
       last
-        ? `no complete set under ${root} holds all of ${opts.needs.join(', ')} (the newest, ${last.id}, holds ${Object.keys(last.manifest.sources).join(', ')}: name the sources with --only, or a set with --from)`
+        ? `no complete set under ${root} holds all of ${opts.needs.join(', ')} (the newest, ${last.id}, holds ${Object.keys(last.manifest.sources).join(', ')}${opts.remedy ? `: ${opts.remedy(last)}` : ''})`
         : `no complete backup set under ${root}`,
     );
   }

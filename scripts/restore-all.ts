@@ -1,10 +1,11 @@
-// restore-all: restores a backup set (default: the newest complete one) into the targets the config names,
-// after checking every artifact; refuses non-empty targets without --force; compares counts afterwards.
+// restore-all: restores a backup set (default: the newest complete one holding every source asked for) into the
+// targets the config names, after checking every artifact; refuses non-empty targets without --force; compares
+// counts afterwards.
 // Example: npx tsx scripts/restore-all.ts --from 20261124T023000Z --dry-run
 import { runScript, startIfEntry, type CommandSpec } from '../lib/cli.ts';
 import { backupRoot, setUp } from '../lib/ops.ts';
 import { acquireLock } from '../lib/lock.ts';
-import { listCompleteSets } from '../lib/backup-set.ts';
+import { listCompleteSets, type CompleteSet } from '../lib/backup-set.ts';
 import { configuredSources, parseOnly } from '../lib/sources/index.ts';
 import { checkChecksums, checkPresence, pickSet, throwIfProblems } from '../lib/verify.ts';
 import { failedIfAny } from '../lib/output.ts';
@@ -22,7 +23,7 @@ export const spec: CommandSpec = {
   ],
   mutating: true,
   flags: {
-    from: { type: 'string', value: 'ID', description: 'restore this set (default: the newest complete set)' },
+    from: { type: 'string', value: 'ID', description: 'restore this set (default: the newest complete set holding every configured source, or every --only source)' },
     only: { type: 'string', multiple: true, value: 'SOURCES', description: 'restore only these sources (comma-separated)' },
     force: { type: 'boolean', description: 'replace targets that already hold data (the old data is dropped only after the restored copy checks out)' },
   },
@@ -39,11 +40,17 @@ export function main(argv: string[]): Promise<number> {
     const sources = await configuredSources(loaded, only);
     // The newest set holding every source asked for (as verify-latest picks it): a newer set of fewer sources (a
     // pre-migration set holds PostgreSQL only) is not the whole stack, and is named for --from.
-    const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: only ?? sources.map((s) => s.name) });
+    const wanted = sources.map((s) => s.name);
+    const held = (x: CompleteSet) => wanted.filter((n) => x.manifest.sources[n]);
+    const set = await pickSet(root, {
+      id: ctx.values.from as string | undefined,
+      needs: wanted,
+      remedy: (newest) => `restore what it holds with --from ${newest.id}${held(newest).length ? ` --only ${held(newest).join(',')}` : ''}`,
+    });
     if (ctx.values.from === undefined) {
-      for (const newer of (await listCompleteSets(root)).filter((s) => s.id > set.id)) {
-        const held = Object.keys(newer.manifest.sources);
-        if (held.length) out.info(`newer set ${newer.id} holds only ${held.join(', ')}: not chosen (restore it with --from ${newer.id} --only ${held.join(',')})`);
+      // Newer sets with part of what was asked for (a pre-migration set: PostgreSQL only), each with its command.
+      for (const newer of (await listCompleteSets(root)).filter((x) => x.id > set.id && held(x).length > 0)) {
+        out.info(`newer set ${newer.id} holds only ${held(newer).join(', ')} of ${wanted.join(', ')}: not chosen (restore it with --from ${newer.id} --only ${held(newer).join(',')})`);
       }
     }
     const chosen = sources.filter((s) => set.manifest.sources[s.name]);

@@ -87,7 +87,7 @@ export function main(argv: string[]): Promise<number> {
     };
     try {
       for (const s of await incompleteSets(root)) out.warn(`ignored incomplete set ${s.id}: ${s.problems.join('; ')}`);
-      const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: sources.map((s) => s.name) });
+      const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: sources.map((s) => s.name), remedy: (newest) => `check it with --from ${newest.id}` });
       newestSet = new Date(set.manifest.startedAt);
       const problems: Problem[] = [];
       const warnings: string[] = [];

@@ -126,11 +126,16 @@ test('restore-all without --from takes the newest set holding every configured s
   const all = await runScriptProcess('restore-all', ['--config', cfg, '--dry-run', '--force'], { env: fakeDocker() });
   assert.equal(all.code, 0, all.stdout + all.stderr);
   assert.match(all.stdout, new RegExp(`restoring set ${fullId} \\(.*\\): postgres, neo4j, qdrant, s3`));
-  assert.match(all.stdout, new RegExp(`newer set ${partialId} holds only postgres: not chosen \\(restore it with --from ${partialId} --only postgres\\)`));
+  assert.match(all.stdout, new RegExp(`newer set ${partialId} holds only postgres of postgres, neo4j, qdrant, s3: not chosen \\(restore it with --from ${partialId} --only postgres\\)`));
   assert.doesNotMatch(all.stdout, /holds no backup of/);
   const verified = await runScriptProcess('verify-latest', ['--config', cfg], { env: fakeDocker() });
   assert.match(verified.stdout, new RegExp(`set ${fullId} verified`), 'verify-latest checks the set restore-all takes');
   const pgOnly = await runScriptProcess('restore-all', ['--config', cfg, '--dry-run', '--force', '--only', 'postgres'], { env: fakeDocker() });
   assert.equal(pgOnly.code, 0, pgOnly.stdout + pgOnly.stderr);
   assert.match(pgOnly.stdout, new RegExp(`restoring set ${partialId} \\(.*\\): postgres$`, 'm'));
+  // A newer set of other sources only is not named for a restore of PostgreSQL.
+  const s3Only = await runScriptProcess('backup-all', ['--config', cfg, '--only', 's3', '--json'], { env: fakeDocker() });
+  assert.equal(s3Only.code, 0, s3Only.stdout + s3Only.stderr);
+  const pgAgain = await runScriptProcess('restore-all', ['--config', cfg, '--dry-run', '--force', '--only', 'postgres'], { env: fakeDocker() });
+  assert.doesNotMatch(pgAgain.stdout, /newer set/);
 });

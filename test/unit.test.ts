@@ -265,7 +265,10 @@ test('--from takes set ids only: a path or a typo is a usage error (exit 2), an 
     await assert.rejects(pickSet(root, { id: '20261124T023000Z', needs: [] }), (err: unknown) => err instanceof VerifyError && /no set 20261124T023000Z/.test((err as Error).message));
     // No set holds every source asked for (a store added to the config since): the newest set and the way out are named.
     writeSet(root, new Date('2026-11-24T02:30:00Z'));
-    await assert.rejects(pickSet(root, { needs: ['postgres', 's3'] }), (err: unknown) => err instanceof VerifyError && (err as Error).message === `no complete set under ${root} holds all of postgres, s3 (the newest, 20261124T023000Z, holds postgres: name the sources with --only, or a set with --from)`);
+    await assert.rejects(
+      pickSet(root, { needs: ['postgres', 's3'], remedy: (newest) => `restore what it holds with --from ${newest.id}` }),
+      (err: unknown) => err instanceof VerifyError && (err as Error).message === `no complete set under ${root} holds all of postgres, s3 (the newest, 20261124T023000Z, holds postgres: restore what it holds with --from 20261124T023000Z)`,
+    );
     assert.equal((await pickSet(root, { needs: ['postgres'] })).id, '20261124T023000Z');
   } finally {
     rmSync(root, { recursive: true, force: true });
