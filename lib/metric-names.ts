@@ -12,7 +12,7 @@ export const METRICS = {
   backupLastRunStatus: { name: 'llc_backup_last_run_status', help: '0 if the last backup-all run failed; 1 once a run of every configured source succeeded (a successful --only run does not clear a 0)', labels: [], file: 'llc_backup.prom' },
   backupLastRunTimestamp: { name: 'llc_backup_last_run_timestamp_seconds', help: 'Unix time the last backup-all run ended', labels: [], file: 'llc_backup.prom' },
   backupLastSuccessTimestamp: { name: 'llc_backup_last_success_timestamp_seconds', help: 'Unix time of the last successful backup of each source (unchanged by a failed run)', labels: ['source'], file: 'llc_backup.prom' },
-  backupDuration: { name: 'llc_backup_duration_seconds', help: 'Duration of each source in the last backup-all run', labels: ['source'], file: 'llc_backup.prom' },
+  backupDuration: { name: 'llc_backup_duration_seconds', help: 'Duration of each source the last time a backup-all run backed it up', labels: ['source'], file: 'llc_backup.prom' },
   backupSize: { name: 'llc_backup_size_bytes', help: 'Bytes written for each source by the last successful backup', labels: ['source'], file: 'llc_backup.prom' },
   verifyLastRunStatus: { name: 'llc_verify_last_run_status', help: '1 if the last verify-latest run at this level passed, 0 if it failed', labels: ['level'], file: 'llc_verify.prom' },
   verifyLastRunTimestamp: { name: 'llc_verify_last_run_timestamp_seconds', help: 'Unix time the last verify-latest run at this level ended', labels: ['level'], file: 'llc_verify.prom' },

@@ -382,8 +382,8 @@ describe('smoke without a stack', () => {
       // The hung ps blocks for 40 s: a run that waited for it, or for each retry's, ends long after its 2 s deadline.
       assert.ok(Date.now() - started < 30_000, `smoke ended ${Date.now() - started} ms after it started`);
       await new Promise((res) => setTimeout(res, 300));
-      const left = spawnSync('pgrep', ['-f', `-p ${project} ps`], { encoding: 'utf8' }).stdout.trim();
-      assert.equal(left, '', 'no docker compose ps left running');
+      const left = spawnSync('pgrep', ['-f', '--', `-p ${project} ps`], { encoding: 'utf8' });
+      assert.equal(left.status, 1, `no docker compose ps left running (pgrep: ${left.stdout}${left.stderr})`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
