@@ -73,10 +73,11 @@ export function main(argv: string[]): Promise<number> {
       out.info(`alternative: restore the pre-migration backup set ${preMigration!.id} (taken ${preMigration!.manifest.startedAt}; ${where}); writes since then are lost:`);
       out.info(`  ${alternative}`);
       // A newer pre-migration set whose revision is not recorded (the deploy guide's backup-all --tag pre-migration)
-      // may be at the target too, with less to lose: the operator decides, knowing both.
-      const newer = exact ? preMigrationSets.filter((x) => x.id > exact.id && !revisionOf(x)).at(-1) : undefined;
+      // may be at the target too, with less to lose: the operator decides, knowing both. The first one after the
+      // set taken at the target is the likeliest still there; later ones, likelier at later revisions.
+      const newer = exact ? preMigrationSets.find((x) => x.id > exact.id && !revisionOf(x)) : undefined;
       if (newer) {
-        out.warn(`a newer pre-migration set ${newer.id} (taken ${newer.manifest.startedAt}) does not record its revision: if the database was still at ${targetName} then, it loses less; restore it instead with: ${restoreCommand(newer.id, ctx.values.config as string | undefined)}`);
+        out.warn(`a newer pre-migration set ${newer.id} (taken ${newer.manifest.startedAt}) does not record its revision: if the database was still at ${targetName} then (check its alembic_version before relying on it), it loses less; restore it instead with: ${restoreCommand(newer.id, ctx.values.config as string | undefined)}`);
       }
     } else {
       out.info(`alternative: no backup set tagged ${PRE_MIGRATION_TAG} under ${root}: restoring is not an option here`);
@@ -103,6 +104,11 @@ export function main(argv: string[]): Promise<number> {
 
     const lock = acquireLock(root, command, (m) => out.warn(m));
     let backupId: string | undefined;
+    /** The restore commands back to before this run: the set it just took, and the pre-migration set. */
+    const wayBack = () => [
+      ...(backupId ? [`the backup set taken just before is ${backupId}: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
+      ...(alternative ? [`the pre-migration set: ${alternative}`] : []),
+    ];
     try {
       await refuseIfMoved(change, state.current, 'rollback');
       backupId = await backupFirst(change, {
@@ -117,19 +123,12 @@ export function main(argv: string[]): Promise<number> {
           runAlembic(runner, alembicCommand(s, ['downgrade', targetName]), 'downgrade'),
         );
       } catch (err) {
-        const details = [
-          ...(backupId ? [`the backup set taken just before is ${backupId}: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
-          ...(alternative ? [`the pre-migration set: ${alternative}`] : []),
-        ];
-        throw new OpsError(`rollback: ${(err as Error).message}`, err instanceof AlembicError ? EXIT.failed : exitCodeOf(err), [await whereNow(change), ...details]);
+        throw new OpsError(`rollback: ${(err as Error).message}`, err instanceof AlembicError ? EXIT.failed : exitCodeOf(err), [await whereNow(change), ...wayBack()]);
       }
       const after = await currentRevisions(change);
       const expected = target === null ? [] : [target];
       if (after.join() !== expected.join()) {
-        throw new OpsError(`after the downgrade the database is at ${describeRevisions(after)}, expected ${targetName}`, EXIT.failed, [
-          ...(backupId ? [`the backup set taken just before is ${backupId}: ${restoreCommand(backupId, ctx.values.config as string | undefined)}`] : []),
-          ...(alternative ? [`the pre-migration set: ${alternative}`] : []),
-        ]);
+        throw new OpsError(`after the downgrade the database is at ${describeRevisions(after)}, expected ${targetName}`, EXIT.failed, wayBack());
       }
       out.ok(`database now at ${targetName}${backupId ? ` (backup set ${backupId} taken before)` : ''}`);
       out.result({ ok: true, from: state.current, to: targetName, reverted: reverted.map((r) => ({ id: r.id, message: r.message })), backup: backupId ?? null, alternative });

@@ -34,6 +34,20 @@ const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
 const totalBytes = (s: CompleteSet) => s.manifest.artifacts.reduce((a, b) => a + b.size, 0);
 
+/** The --checksums level's reads of each source's artifacts (a full read of every dump): what they found wrong. */
+async function readArtifacts(ops: Ops, set: CompleteSet, sources: Source[]): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const source of sources) {
+    try {
+      await source.verifyArtifacts(ops.sourceContext, set.dir, set.manifest);
+    } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      problems.push({ message: err.message });
+    }
+  }
+  return problems;
+}
+
 /** Restore drill: scratch targets named for this run, counts compared, scratch removed whatever happens. */
 async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources: Source[], warnings: string[]): Promise<Problem[]> {
   const problems: Problem[] = [];
@@ -43,12 +57,7 @@ async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources
       const warning = `${source.name}: ${source.noDrill}`;
       ctx.out.warn(warning);
       warnings.push(warning);
-      try {
-        await source.verifyArtifacts(ops.sourceContext, set.dir, set.manifest);
-      } catch (err) {
-        if (!(err instanceof VerifyError)) throw err;
-        problems.push({ message: err.message });
-      }
+      problems.push(...(await readArtifacts(ops, set, [source])));
       continue;
     }
     let plan: RestorePlan | undefined;
@@ -120,16 +129,7 @@ export function main(argv: string[]): Promise<number> {
         problems.push(...(await out.step('sha256 of every artifact', () => checkChecksums(set), (p) => ({ bytes, ...failedIfAny('mismatched')(p) }))));
       }
       const present = sources.filter((s) => set.manifest.sources[s.name]);
-      if (level === 'checksums' && problems.length === 0) {
-        for (const source of present) {
-          try {
-            await source.verifyArtifacts(sourceContext, set.dir, set.manifest);
-          } catch (err) {
-            if (!(err instanceof VerifyError)) throw err;
-            problems.push({ message: err.message });
-          }
-        }
-      }
+      if (level === 'checksums' && problems.length === 0) problems.push(...(await readArtifacts(ops, set, present)));
       if (level === 'deep' && problems.length === 0) problems.push(...(await deepDrill(ops, ctx, set, present, warnings)));
       const ok = problems.length === 0;
       await report(ok);

@@ -278,6 +278,6 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
     const r = await run('rollback.ts', ['--config', config, '--dry-run']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(`alternative: restore the pre-migration backup set \\d{8}T\\d{6}Z \\(taken [^;]+; taken at ${R2}\\)`));
-    assert.match(r.stdout + r.stderr, new RegExp(`a newer pre-migration set ${deployId} \\(taken [^)]+\\) does not record its revision: if the database was still at ${R2} then, it loses less; restore it instead with: npx tsx scripts/restore-all\\.ts --from ${deployId} --only postgres --force --yes`));
+    assert.match(r.stdout + r.stderr, new RegExp(`a newer pre-migration set ${deployId} \\(taken [^)]+\\) does not record its revision: if the database was still at ${R2} then \\(check its alembic_version before relying on it\\), it loses less; restore it instead with: npx tsx scripts/restore-all\\.ts --from ${deployId} --only postgres --force --yes`));
   });
 });
