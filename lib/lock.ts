@@ -238,9 +238,9 @@ function clearStale(path: string, judged: string, mine: string, text: string): b
     const current = readText(clearing);
     if (current === undefined) return false; // just finished: look again
     const clearer = parseLock(current);
-    const dead = clearer ? clearer.host === hostname() && !isAlive(clearer) : Date.now() - statMtime(clearing) > CLEARING_STALE_MS;
-    const foreignAndOld = clearer !== null && clearer.host !== hostname() && Date.now() - statMtime(clearing) > CLEARING_STALE_MS;
-    if (dead || foreignAndOld) {
+    // This host's clearer is judged by its pid; one that cannot be judged (unreadable, another host's) by its age.
+    const left = clearer && clearer.host === hostname() ? !isAlive(clearer) : Date.now() - statMtime(clearing) > CLEARING_STALE_MS;
+    if (left) {
       removeIfUnchanged(clearing, current); // left by a run that died while clearing: the next attempt takes it
       return false;
     }
