@@ -52,8 +52,8 @@ export function printSql(out: Output, sql: string): void {
   if (!out.json) process.stdout.write(out.redactor.redact(sql.endsWith('\n') ? sql : `${sql}\n`));
 }
 
-export async function currentRevisions(change: SchemaChange): Promise<string[]> {
-  return parseCurrent((await runAlembic(change.ops.runner, alembicCommand(change.settings, ['current']), 'current', { readOnly: true })).stdout);
+export async function currentRevisions(change: SchemaChange, runner = change.ops.runner): Promise<string[]> {
+  return parseCurrent((await runAlembic(runner, alembicCommand(change.settings, ['current']), 'current', { readOnly: true })).stdout);
 }
 
 /**
@@ -69,8 +69,8 @@ export async function refuseIfMoved(change: SchemaChange, planned: string[], scr
 
 /** Where the database is now, for a failure's details: read even after Ctrl-C (the run is stopping anyway). */
 export async function whereNow(change: SchemaChange): Promise<string> {
-  return runAlembic(change.ops.runner.uninterruptible(), alembicCommand(change.settings, ['current']), 'current', { readOnly: true }).then(
-    (r) => `the database is now at ${parseCurrent(r.stdout).join(', ') || 'no revision'}`,
+  return currentRevisions(change, change.ops.runner.uninterruptible()).then(
+    (now) => `the database is now at ${now.join(', ') || 'no revision'}`,
     () => 'the database revision could not be read after the failure',
   );
 }
