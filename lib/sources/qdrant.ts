@@ -373,14 +373,16 @@ export function createQdrantSource(cfg: QdrantConfig): Source {
       const q = api(ctx);
       const { version, names, aliases } = await (async () => {
         const version = await q.version();
-        const all = wanted === 'all' ? await q.collections() : undefined;
-        // A restore drill's scratch copy left by a killed verify-latest --deep is not the application's data.
-        for (const name of (all ?? []).filter(isScratchCollection)) out.warn(`qdrant: collection ${name} is a restore drill's scratch copy left by a run that was killed: not backed up; delete it once no drill is running`);
-        const names: string[] = wanted === 'all' ? all!.filter((n) => !isScratchCollection(n)) : wanted;
-        if (wanted !== 'all') {
-          const existing = new Set(await q.collections());
-          const missing = names.filter((n) => !existing.has(n));
+        const listed = await q.collections();
+        let names: string[];
+        if (wanted === 'all') {
+          // A restore drill's scratch copy left by a killed verify-latest --deep is not the application's data.
+          for (const name of listed.filter(isScratchCollection)) out.warn(`qdrant: collection ${name} is a restore drill's scratch copy left by a run that was killed: not backed up; delete it once no drill is running`);
+          names = listed.filter((n) => !isScratchCollection(n));
+        } else {
+          const missing = wanted.filter((n) => !listed.includes(n));
           if (missing.length) throw new Error(`no collection ${missing.join(', ')} on the server (sources.qdrant.collections)`);
+          names = wanted;
         }
         // Collection snapshots do not hold aliases: record those pointing at what we back up (DESIGN.md §6).
         const aliases = (await q.aliases()).filter((a) => names.includes(a.collection_name));
