@@ -10,6 +10,8 @@ import type { Writable } from 'node:stream';
 export interface CopyWorker {
   stdin: Writable;
   exited: Promise<unknown>;
+  /** Called with each COPY statement (header line) this worker is sent, in the order it runs them. */
+  onCopy?: (header: string) => void;
 }
 
 export interface CopyStats {
@@ -64,6 +66,38 @@ export function copyHeaderComplete(text: string): boolean {
     throw new CopyStreamError(`unexpected COPY statement: ${text.slice(0, 120)}`);
   }
   return false;
+}
+
+/**
+ * The table a complete COPY header loads, as `schema.table` with the identifiers unquoted (the form the manifest's
+ * row counts use), or null when the header names no schema-qualified table.
+ */
+export function copyTarget(text: string): string | null {
+  const parts: string[] = [];
+  let i = 5; // after 'COPY '
+  for (;;) {
+    if (text[i] === '"') {
+      let name = '';
+      for (i++; ; ) {
+        const close = text.indexOf('"', i);
+        if (close < 0) return null;
+        name += text.slice(i, close);
+        i = close + 1;
+        if (text[i] !== '"') break;
+        name += '"'; // "" is a quote inside the name
+        i++;
+      }
+      parts.push(name);
+    } else {
+      const bare = /^[a-z_][a-z0-9_$]*/.exec(text.slice(i));
+      if (!bare) return null;
+      parts.push(bare[0]);
+      i += bare[0].length;
+    }
+    if (text[i] !== '.') break;
+    i++;
+  }
+  return parts.length === 2 && /^ (?:\(| FROM stdin;)/.test(text.slice(i)) ? `${parts[0]}.${parts[1]}` : null;
 }
 
 interface Slot {
@@ -140,6 +174,7 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
       if (slot.copying !== null) write(slot, TERMINATOR);
       write(slot, header);
       slot.copying = header;
+      slot.worker.onCopy?.(header);
     }
     for (const p of pieces) write(slot, p);
     stats.bytes += size;
@@ -251,4 +286,25 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
     slot.worker.stdin.end();
   }
   return stats;
+}
+
+/**
+ * Rows stored per table (`schema.table`), from the "COPY n" tags psql printed for the COPY statements each session
+ * was sent, in order; null when a session's tags do not pair up with its statements, its output was not kept, or
+ * a statement names no table. A table split between sessions gets the sum.
+ */
+export function rowsCopied(sessions: { headers: string[]; output: () => string | null }[]): Record<string, number> | null {
+  const rows = new Map<string, number>();
+  for (const s of sessions) {
+    const output = s.output();
+    if (output === null) return null;
+    const tags = [...output.matchAll(/^COPY (\d+)$/gm)].map((m) => Number(m[1]));
+    if (tags.length !== s.headers.length) return null;
+    for (const [i, header] of s.headers.entries()) {
+      const table = copyTarget(header);
+      if (table === null) return null;
+      rows.set(table, (rows.get(table) ?? 0) + tags[i]!);
+    }
+  }
+  return Object.fromEntries(rows);
 }

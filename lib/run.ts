@@ -233,19 +233,25 @@ export class Runner {
   }
 
   /**
-   * Start a child that reads what we write to its stdin (a psql session loading data); stdout is discarded.
+   * Start a child that reads what we write to its stdin (a psql session loading data). Its stdout is discarded,
+   * or with `output` kept for `output()` (up to 1 MiB, null past that): what the child reports about its input.
    * `exited` rejects with a CommandError when it fails. Callers do not use it under --dry-run.
    */
-  feed(cmd: Command): { stdin: Writable; exited: Promise<void>; kill: () => void } {
-    const child = this.spawnChild(cmd, ['pipe', 'ignore', 'pipe']);
+  feed(cmd: Command, opts: { output?: boolean } = {}): { stdin: Writable; exited: Promise<void>; kill: () => void; output: () => string | null } {
+    const child = this.spawnChild(cmd, ['pipe', opts.output ? 'pipe' : 'ignore', 'pipe']);
     const err = { text: '' };
     collectTail(child.stderr, err);
+    let out: string | null = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      if (out !== null) out = out.length + chunk.length > 1 << 20 ? null : out + chunk;
+    });
     child.stdin!.on('error', () => {}); // a child that dies closes its stdin: its exit says why
     const exited = exitOf(child).then(({ code, signal }) => {
       if (code !== 0 || signal) throw this.failure(cmd, code, err.text, signal);
     });
     exited.catch(() => {});
-    return { stdin: child.stdin!, exited, kill: () => child.kill('SIGTERM') };
+    return { stdin: child.stdin!, exited, kill: () => child.kill('SIGTERM'), output: () => (opts.output ? out : null) };
   }
 
   /** Run and capture (small) output. */

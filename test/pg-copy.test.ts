@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
-import { copyHeaderComplete, CopyStreamError, loadCopyStream, type CopyWorker } from '../lib/pg-copy.ts';
+import { copyHeaderComplete, copyTarget, CopyStreamError, loadCopyStream, rowsCopied, type CopyWorker } from '../lib/pg-copy.ts';
 
 const PRELUDE = [
   '--',
@@ -39,20 +39,25 @@ const SCRIPT =
 /** Sessions that record what they are sent. */
 function recorders() {
   const sent: string[] = [];
+  /** The headers each session's onCopy was called with. */
+  const copies: string[][] = [];
   const start = (): CopyWorker => {
     const stdin = new PassThrough();
     const i = sent.push('') - 1;
+    copies.push([]);
     stdin.on('data', (b: Buffer) => (sent[i] += b.toString('utf8')));
     const exited = new Promise<void>((resolve) => stdin.on('end', () => resolve()));
-    return { stdin, exited };
+    return { stdin, exited, onCopy: (header) => copies[i]!.push(header) };
   };
-  return { sent, start };
+  return { sent, copies, start };
 }
 
 /** Parse what one session received back into {table: rows} and its settings, checking its shape as psql would read it. */
-function parseSession(text: string): { settings: string[]; rows: Map<string, string[]> } {
+function parseSession(text: string): { settings: string[]; rows: Map<string, string[]>; statements: string[] } {
   const settings: string[] = [];
   const rows = new Map<string, string[]>();
+  /** Every COPY statement, in the order the session runs them. */
+  const statements: string[] = [];
   const lines = text.split('\n');
   assert.equal(lines.pop(), '', 'ends with a newline');
   let i = 0;
@@ -66,6 +71,7 @@ function parseSession(text: string): { settings: string[]; rows: Map<string, str
     }
     let header = line;
     while (!header.endsWith(' FROM stdin;')) header += `\n${lines[++i]}`;
+    statements.push(header);
     i++;
     const got = rows.get(header) ?? [];
     rows.set(header, got);
@@ -75,7 +81,7 @@ function parseSession(text: string): { settings: string[]; rows: Map<string, str
     }
     i++;
   }
-  return { settings, rows };
+  return { settings, rows, statements };
 }
 
 function chunked(text: string, sizes: () => number): Readable {
@@ -90,11 +96,12 @@ function chunked(text: string, sizes: () => number): Readable {
 }
 
 async function load(text: string, sizes: () => number, parallel = 3) {
-  const { sent, start } = recorders();
+  const { sent, copies, start } = recorders();
   const stats = await loadCopyStream(chunked(text, sizes), { parallel, start });
   const merged = new Map<string, string[]>();
-  for (const s of sent) {
-    const { settings, rows } = parseSession(s);
+  for (const [i, s] of sent.entries()) {
+    const { settings, rows, statements } = parseSession(s);
+    assert.deepEqual(copies[i]!.map((h) => h.replace(/\n$/, '')), statements, 'onCopy names every COPY the session runs, in order');
     assert.deepEqual(settings, PRELUDE.filter((l) => l.startsWith('SET ') || l.startsWith('SELECT')), 'every session gets the settings first');
     for (const [h, r] of rows) merged.set(h, [...(merged.get(h) ?? []), ...r]);
   }
@@ -161,4 +168,35 @@ test('COPY headers: quoted identifiers may hold anything, the rest must be what 
   assert.throws(() => copyHeaderComplete('COPY public.t (a) TO stdout;'), CopyStreamError);
   assert.throws(() => copyHeaderComplete('COPY Public.T (a) FROM stdin;'), CopyStreamError, 'upper case is always quoted by pg_dump');
   assert.throws(() => copyHeaderComplete('SELECT 1;'), CopyStreamError);
+});
+
+test('the table a COPY header loads, as the manifest names it (schema.table, unquoted)', () => {
+  assert.equal(copyTarget('COPY public.docs (id, title) FROM stdin;'), 'public.docs');
+  assert.equal(copyTarget('COPY "Odd Schema"."Tab""le" (x) FROM stdin;'), 'Odd Schema.Tab"le');
+  assert.equal(copyTarget(`${NEWLINE_HEADER}\n`), 'public.new\nline "t" \\! x');
+  assert.equal(copyTarget('COPY "a.b"."c (d" (x) FROM stdin;'), 'a.b.c (d', 'dots and brackets inside quotes are part of the name');
+  assert.equal(copyTarget('COPY public.nocols  FROM stdin;'), 'public.nocols', 'a table without columns');
+  assert.equal(copyTarget('COPY docs (id) FROM stdin;'), null, 'not schema-qualified: no manifest name');
+  assert.equal(copyTarget('COPY a.b.c (id) FROM stdin;'), null);
+  assert.equal(copyTarget('COPY public."open (id) FROM stdin;'), null);
+});
+
+test("rows per table from psql's COPY tags, paired with the COPYs each session ran", () => {
+  const docs = 'COPY public.docs (id) FROM stdin;\n';
+  const tags = 'COPY public.tags (t) FROM stdin;\n';
+  const out = (text: string | null) => () => text;
+  assert.deepEqual(
+    rowsCopied([
+      { headers: [docs, tags], output: out('SET\n set_config \n------------\n \n(1 row)\n\nCOPY 700\nCOPY 5\n') },
+      { headers: [docs], output: out('COPY 300\n') },
+      { headers: [], output: out('') },
+    ]),
+    { 'public.docs': 1000, 'public.tags': 5 },
+    'a table split between sessions gets the sum',
+  );
+  assert.equal(rowsCopied([{ headers: [docs, tags], output: out('COPY 700\n') }]), null, 'a COPY without its tag');
+  assert.equal(rowsCopied([{ headers: [docs], output: out('COPY 1\nCOPY 2\n') }]), null, 'a tag without its COPY');
+  assert.equal(rowsCopied([{ headers: [docs], output: out(null) }]), null, 'output not kept');
+  assert.equal(rowsCopied([{ headers: ['COPY docs (id) FROM stdin;\n'], output: out('COPY 1\n') }]), null, 'a COPY naming no schema');
+  assert.deepEqual(rowsCopied([{ headers: ['COPY public."__proto__" (id) FROM stdin;\n'], output: out('COPY 3\n') }]), { 'public.__proto__': 3 });
 });

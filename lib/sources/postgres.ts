@@ -11,7 +11,7 @@ import type { PostgresConfig } from '../config.ts';
 import { describeArtifact, artifactPath, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
-import { CopyStreamError, loadCopyStream, type CopyStats } from '../pg-copy.ts';
+import { CopyStreamError, loadCopyStream, rowsCopied, type CopyStats } from '../pg-copy.ts';
 import { pgProgram } from '../tools.ts';
 import { diffCounts, ownEntry, setEntry, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
@@ -337,16 +337,20 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   /**
    * psql sessions fed COPY data by loadCopyStream; a session's own failure is reported rather than the stream's.
    * The sessions connect as soon as `db` exists (`opened`) and the rows flow once its tables do (`ready`), so
-   * neither their start nor pg_restore's waits for the schema pass to end.
+   * neither their start nor pg_restore's waits for the schema pass to end. Each session reports the server's
+   * "COPY n" for every COPY it ran: `copied` sums them per table (null when they cannot be matched to the COPYs sent).
    */
-  const copyInto = async (runner: Runner, db: string, stdout: Readable, opened: Promise<unknown>, ready: Promise<unknown>): Promise<CopyStats> => {
-    const sessions: ReturnType<Runner['feed']>[] = [];
+  const copyInto = async (runner: Runner, db: string, stdout: Readable, opened: Promise<unknown>, ready: Promise<unknown>): Promise<CopyStats & { copied: Record<string, number> | null }> => {
+    const sessions: (ReturnType<Runner['feed']> & { headers: string[]; onCopy: (header: string) => void })[] = [];
     const start = () => {
-      const s = runner.feed(ep.tool(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)]));
+      // Not quiet: psql prints each command's tag, "COPY n" the rows the server stored.
+      const feed = runner.feed(ep.tool(['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)]), { output: true });
+      const headers: string[] = [];
+      const s = { ...feed, headers, onCopy: (header: string) => void headers.push(header) };
       sessions.push(s);
       return s;
     };
-    const idle: ReturnType<Runner['feed']>[] = [];
+    const idle: ReturnType<typeof start>[] = [];
     // Read from now on: a child's stdout nobody reads when it exits is drained by Node (a small data pass can end
     // before the schema pass does). The PassThrough holds what it reads and pushes back on pg_restore past that.
     const rows = new PassThrough();
@@ -359,7 +363,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       // Sessions no block needed (fewer tables with rows than sessions) end with nothing to do.
       for (const s of idle.splice(0)) s.stdin.end();
       await Promise.all(sessions.map((s) => s.exited));
-      return stats;
+      return { ...stats, copied: rowsCopied(sessions) };
     } catch (err) {
       for (const s of sessions) s.kill();
       const ends = await Promise.allSettled(sessions.map((s) => s.exited));
@@ -373,11 +377,10 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * Restore one archive into `db`, reading it as a stream (never unpacked): the schema (pg_restore --section=
    * pre-data), then the table data through several psql sessions at once (big tables split between them), then
    * everything else (sequence values, large objects, indexes, constraints). Each pass of pg_restore reads the
-   * archive only as far as it needs; the data pass reads every byte of the table data. The rows are counted
-   * while that last pass runs: nothing after the table data adds or removes rows, and the count keeps a core
-   * busy that the index builds leave idle.
+   * archive only as far as it needs; the data pass reads every byte of the table data. `copied` is what the
+   * server reported storing, per table (rowsCopied); countsAfterLoad decides whether that suffices.
    */
-  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats & { counts: Record<string, number> }> => {
+  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats & { copied: Record<string, number> | null }> => {
     if (!listDir) {
       // A root holding only copied set directories (a fresh host) has no .staging yet.
       await mkdir(join(dirname(setDir), '.staging'), { recursive: true, mode: 0o700 });
@@ -404,7 +407,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     const isData = (l: string) => /^\d+; 0 \d+ TABLE DATA /.test(l);
     const data = entries.filter(isData);
     const rest = entries.filter((l) => !isData(l));
-    let stats: CopyStats = { blocks: 0, loaded: 0, bytes: 0, workers: 0 };
+    let stats: CopyStats & { copied: Record<string, number> | null } = { blocks: 0, loaded: 0, bytes: 0, workers: 0, copied: {} };
     const loading = (async () => {
       if (!data.length) return;
       await writeFile(`${base}.data`, `${data.join('\n')}\n`, { mode: 0o600 });
@@ -414,18 +417,33 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     const [schemaFailed, loadFailed] = await Promise.all([settle(schema), settle(loading)]);
     if (schemaFailed) throw schemaFailed.reason;
     if (loadFailed) throw loadFailed.reason;
-    const [counts, finished] = await Promise.allSettled([
-      countRows(runner, ep, db),
-      (async () => {
-        if (!rest.length) return;
-        await writeFile(`${base}.rest`, `${rest.join('\n')}\n`, { mode: 0o600 });
-        await pass(['pg_restore', '--exit-on-error', '--section=data', '--section=post-data', '-L', `${base}.rest`, '-d', conn]);
-      })(),
-    ]);
-    // The load's own failure is the one to report; a count can fail only because the load did.
-    if (finished.status === 'rejected') throw finished.reason;
-    if (counts.status === 'rejected') throw counts.reason;
-    return { ...stats, counts: counts.value };
+    if (rest.length) {
+      await writeFile(`${base}.rest`, `${rest.join('\n')}\n`, { mode: 0o600 });
+      await pass(['pg_restore', '--exit-on-error', '--section=data', '--section=post-data', '-L', `${base}.rest`, '-d', conn]);
+    }
+    return stats;
+  };
+
+  /**
+   * The row counts of a database just loaded, to compare with the manifest's `expected`: the rows each COPY stored
+   * (every table of the manifest that no COPY loaded has none), when they match the manifest; otherwise (or when
+   * the load could not tell) a count(*) of every table, so a difference is reported only as the tables hold it.
+   * A load and a count agree: the tables are new, nothing else writes to them, and nothing restored after the
+   * table data (indexes, constraints, triggers created then) adds or removes rows.
+   */
+  const countsAfterLoad = async (ctx: SourceContext, db: string, expected: Record<string, number>, copied: Record<string, number> | null): Promise<Record<string, number>> => {
+    if (copied) {
+      const counts = new Map(Object.keys(expected).map((t) => [t, 0]));
+      for (const [t, n] of Object.entries(copied)) counts.set(t, n);
+      const fromLoad = Object.fromEntries(counts);
+      const differ = diffCounts({ db: expected }, { db: fromLoad }).length;
+      if (!differ) {
+        ctx.out.detail(`postgres: ${db}: row counts as the load stored them (psql's COPY n per table)`);
+        return fromLoad;
+      }
+      ctx.out.detail(`postgres: ${db}: the rows the load stored differ from the manifest for ${differ} table(s) (rows loaded through a partitioned parent land in its partitions): counting every table`);
+    } else ctx.out.detail(`postgres: ${db}: the load's COPY counts could not be read: counting every table`);
+    return countRows(ctx.runner, ep, db);
   };
 
   return {
@@ -670,12 +688,13 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           },
           (stats) => ({ note: stats?.loaded ? `${stats.loaded === 1 ? "1 table's" : `${stats.loaded} tables'`} data over ${stats.workers} sessions` : undefined }),
         );
-        // Counts taken during the load are the target's (a swap or rename only renames): countRestored need not scan again.
-        if (!t.staged && loaded?.counts) countedAfterLoad.set(t.target, loaded.counts);
+        // Counts taken after the load are the target's (a swap or rename only renames): countRestored need not scan again.
+        const afterLoad = loaded ? await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, loaded.copied) : undefined;
+        if (!t.staged && afterLoad) countedAfterLoad.set(t.target, afterLoad);
         if (t.staged && !runner.dryRun) {
           // Counts before the swap: a restore that came out wrong never replaces the live database.
-          const counted = loaded?.counts ?? (await countRows(runner, ep, into));
-          const diff = diffCounts({ [t.db]: expected[t.db] ?? {} }, { [t.db]: counted });
+          const counted = afterLoad ?? (await countRows(runner, ep, into));
+          const diff = diffCounts({ [t.db]: ownEntry(expected, t.db) ?? {} }, { [t.db]: counted });
           if (diff.length) {
             await dropDatabase(runner, into);
             throw new VerifyError(`postgres: restored ${t.db} does not match the manifest; ${t.target} left unchanged`, diff);
