@@ -4,9 +4,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { quote } from 'zx/core';
+import { createRequire } from 'node:module';
 import { OpsError } from './errors.ts';
 import type { Output } from './output.ts';
+
+/**
+ * zx's quote(), loaded on first use: only a dry run, --verbose or a failure shows a command line, and zx/core is
+ * tens of milliseconds of module loading that every run would pay at start-up otherwise.
+ */
+let zxQuote: ((arg: string) => string) | undefined;
+function quote(arg: string): string {
+  zxQuote ??= (createRequire(import.meta.url)('zx/core') as typeof import('zx/core')).quote;
+  return zxQuote(arg);
+}
 
 /** Children still running that an interrupt stops (not those of an uninterruptible runner, which must finish). */
 const running = new Set<ChildProcess>();
@@ -197,7 +207,7 @@ export class Runner {
   }
 
   private spawnChild(cmd: Command, stdio: Parameters<typeof spawn>[2]['stdio'], extra?: AbortSignal): ChildProcess {
-    this.out.detail(`$ ${this.display(cmd)}`);
+    if (this.out.verbose) this.out.detail(`$ ${this.display(cmd)}`);
     const [program, ...args] = cmd.argv;
     if (!program) throw new OpsError('internal: empty command');
     const signal = extra && this.signal ? AbortSignal.any([this.signal, extra]) : (extra ?? this.signal);
@@ -214,9 +224,10 @@ export class Runner {
   }
 
   /** Printed instead of run under --dry-run; returns true when it was skipped. */
-  private skipped(cmds: Command[], redirect?: string, opts: RunOptions = {}): boolean {
+  private skipped(cmds: Command[], redirect?: () => string, opts: RunOptions = {}): boolean {
     if (!this.dryRun || opts.readOnly) return false;
-    this.out.plan(cmds.map((c) => this.display(c)).join(' | ') + (redirect ? ` ${redirect}` : ''));
+    const to = redirect?.();
+    this.out.plan(cmds.map((c) => this.display(c)).join(' | ') + (to ? ` ${to}` : ''));
     return true;
   }
 
@@ -295,9 +306,10 @@ export class Runner {
   async pipeline(cmds: Command[], files: { stdin?: string; stdout?: PipelineSink }, opts: RunOptions = {}): Promise<void> {
     const consume = typeof files.stdout === 'function' ? files.stdout : undefined;
     const outFile = typeof files.stdout === 'string' ? files.stdout : undefined;
-    const redirect = [files.stdin ? `< ${quote(files.stdin)}` : '', outFile ? `> ${quote(outFile)}` : consume ? '| (loader)' : '']
-      .filter(Boolean)
-      .join(' ');
+    const redirect = () =>
+      [files.stdin ? `< ${quote(files.stdin)}` : '', outFile ? `> ${quote(outFile)}` : consume ? '| (loader)' : '']
+        .filter(Boolean)
+        .join(' ');
     if (this.skipped(cmds, redirect, opts)) return;
     const inFd = files.stdin ? openSync(files.stdin, 'r') : undefined;
     const outFd = outFile ? openSync(outFile, 'w', 0o600) : undefined;
