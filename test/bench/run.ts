@@ -8,7 +8,7 @@ import { benchS3, s3Report, s3Verdicts } from './s3.ts';
 import { ROOT } from './util.ts';
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const rounds = Number(process.env.LLC_BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.LLC_BENCH_ROUNDS ?? 5);
 const sections: string[] = [];
 const failures: string[] = [];
 
@@ -35,17 +35,24 @@ const doc = [
   '## What the ratios include',
   '',
   '- restore-all does what the raw `pg_restore` does not: it checks every sha256 before touching anything, loads into',
-  '  a staged database (renamed to the target only once complete and counted), and counts the rows of every table.',
-  '  It streams the archive in three pg_restore passes (never unpacked to disk); the table-data pass is the full read',
-  '  and goes through several psql sessions at once, a big table split between them at row boundaries, and the rows',
-  '  are counted while the last pass builds the indexes. On this 2-core machine the data pass is CPU-bound: the two',
-  '  COPY backends share the cores with zstd, pg_restore, psql and our process relaying the rows (about 4.8 CPU-seconds',
-  '  in all against 4.0 for the raw restore), so it takes about as long as the raw single-session load, and the',
-  "  difference is the fixed part: Node's start-up (its own row above), the checks and planning, creating the staged",
-  '  database, and the count competing with the index builds. With more cores the load itself gets faster than a single',
-  '  session; that is not measured here. Both sides run the same PostgreSQL programs (Debian\'s pg_wrapper skipped).',
-  '  Measured and not adopted (A/B against the code above, same data): reading the archive in our process (its own',
-  '  parser of the custom format and Node\'s zstd instead of the zstd and pg_restore programs) costs the same CPU',
+  '  a staged database (renamed to the target only once complete and its counts checked), and compares the rows of',
+  "  every table with the manifest: the rows each COPY stored, as the server reported them (psql's `COPY n`), and a",
+  '  count(*) of every table whenever those differ. It streams the archive in three pg_restore passes (never unpacked',
+  '  to disk); the table-data pass is the full read and goes through several psql sessions at once, a big table split',
+  '  between them at row boundaries. On this 2-core machine the data pass is CPU-bound: the two COPY backends share the',
+  '  cores with zstd, pg_restore, psql and our process relaying the rows (a whole restore keeps the machine busy for',
+  '  5.5-6.8 CPU-seconds against 4.3-4.7 for the raw one, from /proc/stat, 3 runs each), so it is only a little faster',
+  '  than the raw single-session load (2.1-2.6 s against 2.2-3.0 s, 4 runs each, from the server log), and the',
+  "  difference is the fixed part: Node's start-up (its own row above), the checks and planning and creating the",
+  '  staged database put the first row about 0.3 s after launch (raw: 0.15 s). With more cores the load itself gets',
+  "  faster than a single session; that is not measured here. Both sides run the same PostgreSQL programs (Debian's",
+  '  pg_wrapper skipped). Each timed run, of either side, starts once the one before it has settled: the restored',
+  '  databases dropped, a CHECKPOINT, the dirty pages written back (`sync`) and a second of quiet; rounds alternate',
+  '  which side goes first.',
+  '  Measured and not adopted (A/B against the code above, same data): a count(*) of every table beside the index',
+  '  builds (what restore-all did before it read the COPY counts): it slowed the primary-key build from about 0.25 s',
+  '  to 0.43 s; reading the archive in our process (its own',
+  "  parser of the custom format and Node's zstd instead of the zstd and pg_restore programs) costs the same CPU",
   '  (1.55-1.72 CPU-s in our process against 1.61 for zstd, pg_restore and our process) and came out slower (median',
   '  3.61 against 3.47 s, 8 rounds), its parsing and relaying now on one thread; a session per table instead of a big',
   '  table split between sessions (no gain); a Node COPY-protocol client instead of psql (-3 %); one direct pg_restore',
@@ -53,8 +60,7 @@ const doc = [
   '  the COPY backends over the wire protocol: no pg_restore and no psql in the data pass) saved 0.07-0.42 s of the',
   '  data pass, 0.22 s on average (6 paired rounds: 2.13-2.58 s against 2.36-2.92, raw 2.37-3.39), some 7 % of the ratio, at the',
   "  price of our own PostgreSQL protocol client (SCRAM, TLS, libpq's connection options) in a toolbox that otherwise",
-  '  runs the PostgreSQL programs: not adopted. To beat the raw single-session load by more than the checks and the',
-  '  count cost, our load needs idle cores; on these 2 they are about 90 % busy through the data pass (raw: 75 %).',
+  '  runs the PostgreSQL programs: not adopted.',
   '- The S3 export is bounded by s3rver, a single-threaded Node server: its CPU row shows how close to saturation it',
   '  ran for each client (1.00 is its one thread busy all the time). Any run that must learn what changed has to list',
   '  the bucket: the `rclone lsf` row is that listing alone, the floor of an unchanged second run; the rest of our',

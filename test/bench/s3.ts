@@ -9,7 +9,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { forEachBounded } from '../../lib/pool.ts';
 import { listCompleteSets } from '../../lib/backup-set.ts';
 import { s3rverClient, startS3rver } from '../helpers/s3rver.ts';
-import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript, inAlternatingOrder } from './util.ts';
+import { CRON_NODE_OPTIONS, fmt, median, must, timed, timedScript, inAlternatingOrder, settled } from './util.ts';
 
 export interface S3BenchResult {
   objects: number;
@@ -115,6 +115,7 @@ export async function benchS3(opts: { objects: number; bigObjects: number; bigMi
       const rcloneRun = async () => {
         rmSync(rcloneDir, { recursive: true, force: true });
         mkdirSync(rcloneDir);
+        await settled(); // what the last run wrote and this one removed, written back before the clock starts
         // --fast-list: one recursive listing, as we do (s3rver also returns no CommonPrefixes for rclone's per-directory listing).
         const t = await busy(() => timed(['rclone', 'copy', '--transfers', '16', '--fast-list', 'bench:bench', rcloneDir], { env: rcloneEnv }), r.s3rverBusyRclone);
         r.rclone.push(must(t, 'rclone copy').seconds);
@@ -123,15 +124,16 @@ export async function benchS3(opts: { objects: number; bigObjects: number; bigMi
       };
       const oursRun = async () => {
         rmSync(root, { recursive: true, force: true });
+        await settled();
         const t = await busy(() => timedScript('backup-all', ['--config', config]), r.s3rverBusyOurs);
         r.ours.push(t.seconds);
         r.oursRssMiB = Math.max(r.oursRssMiB, t.rssMiB);
       };
-      await inAlternatingOrder(i, rcloneRun, oursRun);
+      await inAlternatingOrder(i, rcloneRun, oursRun, async () => {}); // each run settles after its own clean-up
       opts.log(`s3 round ${i + 1}: rclone ${fmt(r.rclone.at(-1)!)} s, backup-all ${fmt(r.ours.at(-1)!)} s`);
       // The unchanged bucket again, right after our full run of this round.
       const a1 = allocatedBytes(root);
-      await new Promise((res) => setTimeout(res, 1000)); // a new set id needs a new second
+      await settled(); // also: a new set id needs a new second
       const lsf = must(await timed(['rclone', 'lsf', '-R', '--fast-list', '--files-only', 'bench:bench'], { env: rcloneEnv }), 'rclone lsf');
       r.listing.push(lsf.seconds);
       const t2 = await timedScript('backup-all', ['--config', config]);

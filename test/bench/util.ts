@@ -1,5 +1,5 @@
 // Timing helpers for the benchmarks: wall time of a child process, peak RSS of our scripts, medians.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -51,7 +51,21 @@ export const median = (xs: number[]): number => {
 
 export const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
-/** Both sides of a round, in alternating order so neither always gets the warmer cache. */
-export async function inAlternatingOrder(round: number, raw: () => Promise<unknown>, ours: () => Promise<unknown>): Promise<void> {
-  for (const run of round % 2 ? [ours, raw] : [raw, ours]) await run();
+/**
+ * Both sides of a round, in alternating order so neither always gets the warmer cache, each after `settle`: the
+ * run before it must not still be working (its dirty pages written back, a server cleaning up after it) while
+ * this one is timed, or whichever side goes second pays for the first (with an odd number of rounds, one side
+ * more often than the other).
+ */
+export async function inAlternatingOrder(round: number, raw: () => Promise<unknown>, ours: () => Promise<unknown>, settle: () => Promise<void> = settled): Promise<void> {
+  for (const run of round % 2 ? [ours, raw] : [raw, ours]) {
+    await settle();
+    await run();
+  }
+}
+
+/** The file system's dirty pages written back (sync), then a second of quiet. */
+export async function settled(): Promise<void> {
+  spawnSync('sync');
+  await new Promise((res) => setTimeout(res, 1000));
 }
