@@ -441,7 +441,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
         ctx.out.detail(`postgres: ${db}: row counts as the load stored them (psql's COPY n per table)`);
         return fromLoad;
       }
-      ctx.out.detail(`postgres: ${db}: the rows the load stored differ from the manifest for ${differ} table(s) (rows loaded through a partitioned parent land in its partitions): counting every table`);
+      ctx.out.detail(`postgres: ${db}: the rows the load stored differ from the manifest for ${differ} table(s) (as when a partitioned parent loads its partitions' rows): counting every table`);
     } else ctx.out.detail(`postgres: ${db}: the load's COPY counts could not be read: counting every table`);
     return countRows(ctx.runner, ep, db);
   };
@@ -669,7 +669,11 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             // With a local file, the table of contents is read while the database is created.
             if (!file) await createIt();
             try {
-              if (file) return await loadArchive(runner, artifact, file, into, setDir, createIt);
+              if (file) {
+                const stats = await loadArchive(runner, artifact, file, into, setDir, createIt);
+                // Counted before the step ends: a count that fails drops what was created, like a load that fails.
+                return { ...stats, counts: await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, stats.copied) };
+              }
               // From a pipe (compose: the archive is on the host, pg_restore in the container): one transaction.
               const { cmds, stdin } = readerFor(artifact, artifactPath(setDir, t.dump), ['pg_restore', '--exit-on-error', '--single-transaction', '-d', conninfoDb(into)]);
               await runner.pipeline(cmds, { stdin });
@@ -689,11 +693,15 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           (stats) => ({ note: stats?.loaded ? `${stats.loaded === 1 ? "1 table's" : `${stats.loaded} tables'`} data over ${stats.workers} sessions` : undefined }),
         );
         // Counts taken after the load are the target's (a swap or rename only renames): countRestored need not scan again.
-        const afterLoad = loaded ? await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, loaded.copied) : undefined;
-        if (!t.staged && afterLoad) countedAfterLoad.set(t.target, afterLoad);
+        if (!t.staged && loaded?.counts) countedAfterLoad.set(t.target, loaded.counts);
         if (t.staged && !runner.dryRun) {
           // Counts before the swap: a restore that came out wrong never replaces the live database.
-          const counted = afterLoad ?? (await countRows(runner, ep, into));
+          const counted =
+            loaded?.counts ??
+            (await countRows(runner, ep, into).catch(async (err: unknown) => {
+              await dropDatabase(runner, into).catch(() => {});
+              throw err;
+            }));
           const diff = diffCounts({ [t.db]: ownEntry(expected, t.db) ?? {} }, { [t.db]: counted });
           if (diff.length) {
             await dropDatabase(runner, into);
