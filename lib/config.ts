@@ -86,6 +86,8 @@ interface Walk {
   interpolated: (string | number)[][];
   /** Scalars interpolated, so an alias of one (read after its anchor) is recorded at its own path too. */
   nodes: Set<Node>;
+  /** Dotted paths whose variable was unset or empty: the value there is not the user's, schema errors on it are noise. */
+  unset: Set<string>;
 }
 
 /** Walk the YAML tree, interpolating every string scalar; errors name the config path where a variable is used. */
@@ -104,6 +106,7 @@ function interpolateTree(node: Node | null, path: (string | number)[], secretPat
     const raw = node.value;
     const r = interpolate(raw, w.env);
     for (const e of r.errors) w.errors.push(`${dottedPath(path)}: ${e}`);
+    if (r.errors.length) w.unset.add(dottedPath(path));
     node.value = r.value;
     if (r.used.length > 0) {
       w.interpolated.push(path);
@@ -215,11 +218,15 @@ export function parseConfigText(text: string, where: { path: string; dir: string
   }
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}`, errors);
   const secrets: string[] = [];
-  const w: Walk = { env: where.env, doc, errors, secrets, interpolated: [], nodes: new Set() };
+  const w: Walk = { env: where.env, doc, errors, secrets, interpolated: [], nodes: new Set(), unset: new Set() };
   interpolateTree(doc.contents as Node, [], false, w);
   const data: unknown = doc.toJS() ?? {};
   for (const path of w.interpolated) castInterpolated(data, path);
-  if (!validate(data)) errors.push(...formatAjvErrors(validate.errors ?? []));
+  if (!validate(data)) {
+    // "url: must match pattern" after "url: variable DB_URL is not set" says the same thing twice.
+    const own = (validate.errors ?? []).filter((e) => !w.unset.has(dottedPath(pointerToSegments(e.instancePath))) || e.keyword === 'additionalProperties' || e.keyword === 'required');
+    errors.push(...formatAjvErrors(own));
+  }
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}: ${errors.length} problem${errors.length > 1 ? 's' : ''}`, errors);
   const config = data as Config;
   resolvePaths(config, where.dir);

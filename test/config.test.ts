@@ -152,6 +152,18 @@ test('backup-all with three mistakes prints all three with paths, exits 2 and to
   }
 });
 
+test('an unset variable is reported once at its path, not again as the schema error its empty value makes', () => {
+  const err = (() => {
+    try {
+      parseConfigText('sources:\n  postgres:\n    via: local\n    url: ${DB_URL}\n    databases: [a]\n  qdrant:\n    url: nope\n', where());
+    } catch (e) {
+      return e as UsageError;
+    }
+    throw new Error('expected an error');
+  })();
+  assert.deepEqual(err.details, ['sources.postgres.url: variable DB_URL is not set (use ${DB_URL:-default} for an optional value)', 'sources.qdrant.url: must match pattern "^https?://"']);
+});
+
 test('backup.root that is a file: every script that uses it exits 2 naming it, before anything else', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'llc-cfg-'));
   try {
