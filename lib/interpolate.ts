@@ -15,6 +15,13 @@ const PATTERN = new RegExp(`\\$(?:(\\$)|\\{(${NAME})(?:(:?[-?+])((?:[^{}]|\\{[^{
 export function interpolate(text: string, env: Record<string, string | undefined>): InterpolationResult {
   const errors: string[] = [];
   const used: string[] = [];
+  /** A default or alternative value is interpolated too: its problems and variables are this text's. */
+  const inner = (t: string | undefined): string => {
+    const r = interpolate(t ?? '', env);
+    errors.push(...r.errors);
+    used.push(...r.used);
+    return r.value;
+  };
   const value = text.replace(PATTERN, (whole, dollar, braced, op, arg, bare, bad) => {
     if (dollar) return '$';
     if (bad !== undefined) {
@@ -31,9 +38,9 @@ export function interpolate(text: string, env: Record<string, string | undefined
         if (!set) errors.push(`variable ${name} is not set (use \${${name}:-default} for an optional value)`);
         return v ?? '';
       case ':-':
-        return nonEmpty ? v! : interpolate(arg ?? '', env).value;
+        return nonEmpty ? v! : inner(arg);
       case '-':
-        return set ? v! : interpolate(arg ?? '', env).value;
+        return set ? v! : inner(arg);
       case ':?':
         if (!nonEmpty) errors.push(`variable ${name} is ${set ? 'empty' : 'not set'}${arg ? `: ${arg}` : ''}`);
         return v ?? '';
@@ -41,9 +48,9 @@ export function interpolate(text: string, env: Record<string, string | undefined
         if (!set) errors.push(`variable ${name} is not set${arg ? `: ${arg}` : ''}`);
         return v ?? '';
       case ':+':
-        return nonEmpty ? interpolate(arg ?? '', env).value : '';
+        return nonEmpty ? inner(arg) : '';
       case '+':
-        return set ? interpolate(arg ?? '', env).value : '';
+        return set ? inner(arg) : '';
       default:
         errors.push(`invalid interpolation "${whole}"`);
         return whole;

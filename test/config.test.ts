@@ -17,6 +17,11 @@ test('interpolate: the Compose forms', () => {
   assert.equal(interpolate('${A:+set}|${EMPTY:+set}|${EMPTY+set}', env).value, 'set||set');
   assert.match(interpolate('${UNSET}', env).errors[0]!, /variable UNSET is not set/);
   assert.match(interpolate('${EMPTY:?needs a value}', env).errors[0]!, /EMPTY is empty: needs a value/);
+  // A default is interpolated too, with its own problems: Compose refuses ${T:-${U:?required}} when neither is set.
+  assert.deepEqual(interpolate('1.2${UNSET:-${ALSO_UNSET:?required}}', env).errors, ['variable ALSO_UNSET is not set: required']);
+  assert.deepEqual(interpolate('${UNSET:-${ALSO_UNSET}}|${A:+${ALSO_UNSET2}}', env).errors.length, 2);
+  assert.deepEqual(interpolate('${A:-${ALSO_UNSET}}', env).errors, [], 'a default not used is not read');
+  assert.deepEqual(interpolate('${UNSET:-${A}}', env).used, ['UNSET', 'A']);
   assert.deepEqual(interpolate('${EMPTY?x}', env).errors, []);
   assert.match(interpolate('${A', env).errors[0]!, /invalid interpolation/);
 });
