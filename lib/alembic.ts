@@ -138,13 +138,22 @@ export interface Revision {
   message: string;
 }
 
-const REV = /^[A-Za-z0-9_]+$/;
+/**
+ * A revision id as Alembic allows it: anything but whitespace and its own separators (it refuses @, - and + in
+ * an id; commas and brackets would break its output). Ids like "v1.1" are valid.
+ */
+const ID = String.raw`[^\s@+,()\-]+`;
+const REV = new RegExp(`^${ID}$`);
+/** One revision on a line of `alembic heads` or `alembic current`, flags such as "(head)" after it. */
+const REV_LINE = new RegExp(`^(${ID})(?: \\([^)]*\\))*\\s*$`);
+/** The first line of a revision's block in `alembic history --verbose`. */
+const REV_BLOCK = new RegExp(`^Rev: (${ID})((?: \\([^)]*\\))*)$`);
 
 /** `alembic heads`: "3d2c4d5e6f03 (head)" per line; log lines and anything else are ignored. */
 export function parseHeads(stdout: string): string[] {
   const out: string[] = [];
   for (const line of stdout.split('\n')) {
-    const m = /^([A-Za-z0-9_]+)(?: \([^)]*\))*\s*$/.exec(line.trim());
+    const m = REV_LINE.exec(line.trim());
     if (m && /\((effective )?head\)/.test(line)) out.push(m[1]!);
   }
   // Sorted: Alembic prints several in no fixed order, and they are compared and shown as sets.
@@ -155,7 +164,7 @@ export function parseHeads(stdout: string): string[] {
 export function parseCurrent(stdout: string): string[] {
   const out: string[] = [];
   for (const line of stdout.split('\n')) {
-    const m = /^([A-Za-z0-9_]+)(?: \([^)]*\))*\s*$/.exec(line.trim());
+    const m = REV_LINE.exec(line.trim());
     if (m && !/^(INFO|WARN|WARNING|ERROR|DEBUG)$/.test(m[1]!)) out.push(m[1]!);
   }
   // Sorted: with several branches applied Alembic prints them in no fixed order (two runs differ), and a plan
@@ -164,30 +173,39 @@ export function parseCurrent(stdout: string): string[] {
 }
 
 /**
- * `alembic history [-i]`: "<parents> -> <rev> (head) (current) (branchpoint), message", newest first.
- * Parents are "<base>" or comma-separated ids (a merge); dependencies appear as "a (dep) -> b".
+ * `alembic history --verbose`, newest first: per revision a block of unindented fields ("Rev: <id> (head)
+ * (branchpoint)", "Parent: <id>|<base>" or "Merges: <id>, <id>", "Also depends on: ...", "Path: ...") and then
+ * its docstring indented by four spaces; the first docstring line is the message. The one-line form ("<parents>
+ * -> <rev>, message") cannot be read safely: a docstring whose first paragraph has a second line such as
+ * "old_name -> new_name" continues on a line of its own.
  */
 export function parseHistory(stdout: string): Revision[] {
   const revs: Revision[] = [];
+  let cur: Revision | undefined;
   for (const raw of stdout.split('\n')) {
     const line = raw.trimEnd();
-    const arrow = line.indexOf(' -> ');
-    if (arrow < 0) continue;
-    const left = line.slice(0, arrow).replace(/ \([^)]*\)$/, '');
-    const m = /^([A-Za-z0-9_]+)((?: \([^)]*\))*)(?:, (.*))?$/.exec(line.slice(arrow + 4));
-    if (!m) continue;
-    const parents = left === '<base>' ? [] : left.split(',').map((p) => p.trim());
-    if (!parents.every((p) => REV.test(p))) continue;
-    const flags = m[2] ?? '';
-    revs.push({
-      id: m[1]!,
-      parents,
-      head: /\((effective )?head\)/.test(flags),
-      current: flags.includes('(current)'),
-      branchpoint: flags.includes('(branchpoint)'),
-      mergepoint: flags.includes('(mergepoint)'),
-      message: m[3] ?? '',
-    });
+    const rev = REV_BLOCK.exec(line);
+    if (rev) {
+      const flags = rev[2] ?? '';
+      cur = {
+        id: rev[1]!,
+        parents: [],
+        head: /\((effective )?head\)/.test(flags),
+        current: flags.includes('(current)'),
+        branchpoint: flags.includes('(branchpoint)'),
+        mergepoint: flags.includes('(mergepoint)'),
+        message: '',
+      };
+      revs.push(cur);
+      continue;
+    }
+    if (!cur) continue;
+    const parent = /^(?:Parent|Merges): (.*)$/.exec(line);
+    if (parent) {
+      cur.parents = parent[1] === '<base>' ? [] : parent[1]!.split(',').map((p) => p.trim()).filter((p) => REV.test(p));
+      continue;
+    }
+    if (!cur.message && /^ {4}\S/.test(raw)) cur.message = line.trim();
   }
   return revs;
 }
@@ -195,7 +213,7 @@ export function parseHistory(stdout: string): Revision[] {
 /** The revision Alembic was running when it failed: its last "Running upgrade|downgrade A -> B" log line. */
 export function lastRunning(stderr: string): { direction: 'upgrade' | 'downgrade'; revision: string; from: string; to: string } | undefined {
   let found: ReturnType<typeof lastRunning>;
-  for (const m of stderr.matchAll(/Running (upgrade|downgrade) ([A-Za-z0-9_, ]*) -> ([A-Za-z0-9_, ]*?)(?:,|$)/gm)) {
+  for (const m of stderr.matchAll(/Running (upgrade|downgrade) ([^>\n]*?) -> ([^,\n]*?)(?:,|$)/gm)) {
     const direction = m[1] as 'upgrade' | 'downgrade';
     const from = m[2]!.trim();
     const to = m[3]!.trim();
@@ -271,7 +289,7 @@ export interface MigrationState {
  * empty database, and a dry run must change nothing.
  */
 export async function readState(runner: Runner, s: AlembicSettings): Promise<MigrationState> {
-  const history = parseHistory((await runAlembic(runner, alembicCommand(s, ['history']), 'history', { readOnly: true })).stdout);
+  const history = parseHistory((await runAlembic(runner, alembicCommand(s, ['history', '--verbose']), 'history', { readOnly: true })).stdout);
   if (history.length === 0) throw new OpsError('alembic history lists no revisions: is the Alembic project (alembic.ini, script_location) the right one?');
   let current: string[];
   try {

@@ -154,7 +154,7 @@ export async function checkMigrations(runner: Runner, s: AlembicSettings, out: S
   const skip = (...names: StepName[]) => names.forEach((step) => steps.push({ step, status: 'skipped', message: 'skipped: an earlier step failed', details: [] }));
 
   // (1) exactly one head
-  const history = parseHistory((await alembic(['history'], 'history', true)).stdout);
+  const history = parseHistory((await alembic(['history', '--verbose'], 'history', true)).stdout);
   const heads = parseHeads((await alembic(['heads'], 'heads', true)).stdout);
   if (history.length === 0) throw new OpsError('alembic history lists no revisions: is --app-dir the Alembic project?');
   const describe = (id: string) => `${id}: ${history.find((r) => r.id === id)?.message ?? ''}`.replace(/: $/, '');

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
 import {
   alembicCommand,
   alembicFailure,
@@ -32,7 +33,7 @@ import {
 import { parseConfigText } from '../lib/config.ts';
 import { RefusedError, UsageError } from '../lib/errors.ts';
 import { parseDiffOutput, stepBelow } from '../scripts/check-migrations.ts';
-import { FIXTURE, fixtureRevisions } from './helpers/alembic-fixture.ts';
+import { FIXTURE, fixtureApp, fixtureRevisions } from './helpers/alembic-fixture.ts';
 import { requireTools } from './helpers/tools.ts';
 
 const compose = { files: ['/srv/llc/compose/compose.prod.yaml'], projectName: 'llc' };
@@ -104,12 +105,24 @@ test('parseHeads / parseCurrent: real output, log noise ignored', () => {
   assert.deepEqual(parseCurrent('a1 (effective head)\nb2 (head)\n'), ['a1', 'b2']);
 });
 
-const LINEAR = `2e1b3c4d5e02 -> 3d2c4d5e6f03 (head), create tags with an index on label
-1f0a2b3c4d01 -> 2e1b3c4d5e02, add items.note
-<base> -> 1f0a2b3c4d01, create items
-`;
+/** `alembic history --verbose` blocks, as Alembic 1.8 prints them. */
+const block = (rev: string, fields: string[], doc: string[]) => [`Rev: ${rev}`, ...fields, 'Path: /app/migrations/versions/x.py', '', ...doc.map((l) => (l ? `    ${l}` : '    ')), ''].join('\n') + '\n';
+/** A graph written the short way ("<parents> -> <rev> (flags), message" per line, newest first) as verbose blocks. */
+const verbose = (lines: string) =>
+  lines
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const [, parents, rev, message] = /^(.*?) -> (\S+(?: \([^)]*\))*), (.*)$/.exec(l)!;
+      return block(rev!, [parents!.includes(',') ? `Merges: ${parents}` : `Parent: ${parents}`], [message!]);
+    })
+    .join('');
+const LINEAR =
+  block('3d2c4d5e6f03 (head)', ['Parent: 2e1b3c4d5e02'], ['create tags with an index on label', '', 'Revision ID: 3d2c4d5e6f03', 'Revises: 2e1b3c4d5e02']) +
+  block('2e1b3c4d5e02', ['Parent: 1f0a2b3c4d01'], ['add items.note']) +
+  block('1f0a2b3c4d01', ['Parent: <base>'], ['create items', '', 'Revision ID: 1f0a2b3c4d01', 'Revises:']);
 
-test('parseHistory: linear, branched, merged, current markers, commas in messages', () => {
+test('parseHistory: linear, branched, merged, dependencies, messages with commas and arrows, ids with dots', () => {
   const h = parseHistory(LINEAR);
   assert.deepEqual(h.map((r) => [r.id, r.parents, r.head]), [
     ['3d2c4d5e6f03', ['2e1b3c4d5e02'], true],
@@ -117,26 +130,37 @@ test('parseHistory: linear, branched, merged, current markers, commas in message
     ['1f0a2b3c4d01', [], false],
   ]);
   assert.equal(h[0]!.message, 'create tags with an index on label');
-  const branched = parseHistory(`2e1b3c4d5e02 -> 4c3d5e6f7a04 (head), index items.name (branched from the same parent as 3d2c4d5e6f03: a second head)
-2e1b3c4d5e02 -> 3d2c4d5e6f03 (head) (current), create tags, with an index
-1f0a2b3c4d01 -> 2e1b3c4d5e02 (branchpoint), add items.note
-<base> -> 1f0a2b3c4d01, create items
-`);
+  const branched = parseHistory(
+    block('4c3d5e6f7a04 (head)', ['Parent: 2e1b3c4d5e02'], ['index items.name (branched from the same parent as 3d2c4d5e6f03: a second head)']) +
+      block('3d2c4d5e6f03 (head) (current)', ['Parent: 2e1b3c4d5e02'], ['create tags, with an index']) +
+      block('2e1b3c4d5e02 (branchpoint)', ['Parent: 1f0a2b3c4d01', 'Branches into: 4c3d5e6f7a04, 3d2c4d5e6f03'], ['add items.note']) +
+      block('1f0a2b3c4d01', ['Parent: <base>'], ['create items']),
+  );
   assert.deepEqual(branched.filter((r) => r.head).map((r) => r.id), ['4c3d5e6f7a04', '3d2c4d5e6f03']);
   assert.equal(branched[1]!.current, true);
   assert.equal(branched[1]!.message, 'create tags, with an index');
   assert.equal(branched[2]!.branchpoint, true);
-  const merged = parseHistory('4c3d5e6f7a04, 3d2c4d5e6f03 -> 5e4f (head) (mergepoint), merge heads\nabc (dep1) -> def, with a dependency\n');
+  const merged = parseHistory(
+    block('5e4f (head) (mergepoint)', ['Merges: 4c3d5e6f7a04, 3d2c4d5e6f03', 'Branch names: feat_b, feat_a'], ['merge heads']) +
+      block('def', ['Parent: abc', 'Also depends on: 1f0a2b3c4d01'], ['with a dependency']),
+  );
   assert.deepEqual(merged[0]!.parents, ['4c3d5e6f7a04', '3d2c4d5e6f03']);
   assert.equal(merged[0]!.mergepoint, true);
-  assert.deepEqual(merged[1]!.parents, ['abc']);
-  assert.deepEqual(parseHistory('INFO  [alembic] something -> else\n'), []);
+  assert.deepEqual(merged[1]!.parents, ['abc'], 'a dependency is not a parent');
+  // A docstring whose first paragraph goes on: its next line is not a revision, whatever it looks like.
+  const doc = parseHistory(block('v1.1 (head)', ['Parent: 3d2c4d5e6f03'], ['rename column', 'old_name -> new_name', 'Rev: not-a-block', '', 'Revision ID: v1.1']));
+  assert.deepEqual(doc.map((r) => [r.id, r.parents, r.message]), [['v1.1', ['3d2c4d5e6f03'], 'rename column']]);
+  assert.deepEqual(parseHistory('INFO  [alembic] something -> else\n3d2c -> 4e5f, one-line form\n'), []);
+  assert.deepEqual(parseHeads('v1.1 (head)\n'), ['v1.1']);
+  assert.deepEqual(parseCurrent('INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.\nv1.1 (head)\n'), ['v1.1']);
+  assert.equal(lastRunning('INFO  [alembic.runtime.migration] Running upgrade 3d2c4d5e6f03 -> v1.1, rename column\n')?.revision, 'v1.1');
+  assert.equal(lastRunning('INFO  [alembic.runtime.migration] Running upgrade a1, b2 -> c3, merge\n')?.from, 'a1, b2');
 });
 
 test('parseHistory and parseHeads read the fixture through real Alembic', { skip: requireTools(['/usr/bin/python3']) }, () => {
   const run = (args: string[]) =>
     spawnSync('/usr/bin/python3', ['-m', 'alembic', '-c', join(FIXTURE, 'alembic.ini'), ...args], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
-  const history = run(['history']);
+  const history = run(['history', '--verbose']);
   assert.equal(history.status, 0, history.stderr);
   const expected = fixtureRevisions();
   assert.equal(expected.length, 3);
@@ -145,6 +169,30 @@ test('parseHistory and parseHeads read the fixture through real Alembic', { skip
     [...expected].reverse(),
   );
   assert.deepEqual(parseHeads(run(['heads']).stdout), [expected.at(-1)!.id]);
+});
+
+test('real Alembic: an id with a dot and a docstring whose first paragraph has an arrow on its second line', { skip: requireTools(['/usr/bin/python3']) }, () => {
+  const dir = fixtureApp();
+  try {
+    const before = fixtureRevisions(dir);
+    const head = before.at(-1)!.id;
+    const q = '"""';
+    writeFileSync(
+      join(dir, 'migrations/versions/v1_1_rename.py'),
+      `${q}rename column\nold_name -> new_name\n\nRevision ID: v1.1\nRevises: ${head}\n${q}\nrevision = "v1.1"\ndown_revision = "${head}"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n`,
+    );
+    const run = (args: string[]) => spawnSync('/usr/bin/python3', ['-m', 'alembic', '-c', join(dir, 'alembic.ini'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const history = run(['history', '--verbose']);
+    assert.equal(history.status, 0, history.stderr);
+    assert.match(run(['history']).stdout, /^old_name -> new_name$/m, 'the premise: the one-line form puts the second line on a line of its own');
+    const revs = parseHistory(history.stdout);
+    assert.deepEqual(revs.map((r) => r.id), ['v1.1', ...before.map((r) => r.id).reverse()]);
+    assert.deepEqual(revs[0]!.parents, [head]);
+    assert.equal(revs[0]!.message, 'rename column');
+    assert.deepEqual(parseHeads(run(['heads']).stdout), ['v1.1']);
+  } finally {
+    rmSync(dirname(dir), { recursive: true, force: true });
+  }
 });
 
 test('lastRunning names the revision Alembic was working on; alembicFailure finds the reason', () => {
@@ -194,7 +242,7 @@ test('resolveRevision: ids, unique prefixes, head, base; unknown and ambiguous r
   assert.throws(() => resolveRevision(G, 'ffff'), UsageError);
   assert.throws(() => resolveRevision(G, R1.slice(0, 1)), /a revision prefix needs at least 4 characters \(steps down are written -1\)/, '--to 1 is a mistyped -1');
   assert.throws(() => resolveRevision(G, ''), /at least 4 characters/);
-  const twoHeads = parseHistory(`aaaa1 -> bbbb2 (head), x\naaaa1 -> bbbb3 (head), y\n<base> -> aaaa1 (branchpoint), z\n`);
+  const twoHeads = parseHistory(verbose(`aaaa1 -> bbbb2 (head), x\naaaa1 -> bbbb3 (head), y\n<base> -> aaaa1 (branchpoint), z\n`));
   assert.throws(() => resolveRevision(twoHeads, 'bbbb'), /ambiguous: bbbb2, bbbb3/);
   assert.throws(() => resolveRevision(twoHeads, 'head'), (err: RefusedError) => err instanceof RefusedError && /2 heads: bbbb2, bbbb3/.test(err.message));
 });
@@ -209,10 +257,10 @@ test('rollbackTarget: -1 by default, -N, an ancestor, base; refuses what is not 
   assert.throws(() => rollbackTarget(G, [R2], R3), /not below the current revision/);
   assert.throws(() => rollbackTarget(G, [R3], R3), /not below/);
   assert.throws(() => rollbackTarget(G, [R2, R3], undefined), RefusedError);
-  const merged = parseHistory('b2, b3 -> m4 (head) (mergepoint), merge\na1 -> b3, y\na1 -> b2, x\n<base> -> a1 (branchpoint), z\n');
+  const merged = parseHistory(verbose('b2, b3 -> m4 (head) (mergepoint), merge\na1 -> b3, y\na1 -> b2, x\n<base> -> a1 (branchpoint), z\n'));
   assert.throws(() => rollbackTarget(merged, ['m4'], undefined), /merges b2, b3/);
   // Two branches applied (two heads): a named revision says where to go; steps do not.
-  const branched = parseHistory('a1 -> b3 (head), y\na1 -> b2 (head), x\n<base> -> a1 (branchpoint), z\n');
+  const branched = parseHistory(verbose('a1 -> b3 (head), y\na1 -> b2 (head), x\n<base> -> a1 (branchpoint), z\n'));
   assert.equal(rollbackTarget(branched, ['b2', 'b3'], 'a1'), 'a1', 'both branches go');
   // Alembic's downgrade reverts what descends from the target only: at b2 and b3, "downgrade b2" changes nothing
   // (seen with Alembic 1.8.1 on the two-heads fixture), so it is not offered as a way to drop branch b3.
