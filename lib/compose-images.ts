@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { parseDocument, LineCounter, isMap, isSeq, isScalar, isAlias, type Document, type Node, type YAMLMap } from 'yaml';
+import { parseDocument, visit, LineCounter, isMap, isSeq, isScalar, isAlias, type Document, type Node, type YAMLMap } from 'yaml';
 import { interpolate } from './interpolate.ts';
 import { UsageError } from './errors.ts';
 
@@ -41,6 +41,19 @@ export interface ComposeFile {
   file: string;
   text: string;
   images: ComposeImage[];
+  /** Files of the top-level `include:` (absolute): part of the stack, each read as a project of its own. */
+  includes: ComposeInclude[];
+}
+
+export interface ComposeInclude {
+  file: string;
+  /** The include's `env_file` (absolute), else undefined: the `.env` of its project directory. */
+  envFile?: string;
+  /** Where its `.env` is looked for: `project_directory`, else the included file's own directory. */
+  projectDir: string;
+  /** Position of the entry in the including file, for messages. */
+  line: number;
+  col: number;
 }
 
 /** Where the interpolation variables came from, for the report. */
@@ -151,20 +164,67 @@ function findImageNode(svc: YAMLMap, doc: Document): { node: Node; via: 'direct'
   return undefined;
 }
 
-function todoReason(lines: string[], lineIndex: number, valueEndCol: number | undefined): string | undefined {
-  const same = lines[lineIndex];
-  if (same !== undefined) {
-    const m = TODO_DIGEST.exec(valueEndCol === undefined ? same : same.slice(valueEndCol));
-    if (m?.[1]) return m[1];
-  }
+/**
+ * The reason of a "# TODO digest:" comment after the image value on its line, or on the comment lines right above
+ * it. Only a YAML comment counts: a "#" inside any scalar (a quoted command, a block scalar's shell text) is text.
+ */
+function todoReason(lines: string[], lineStarts: number[], inScalar: (offset: number) => boolean, lineIndex: number, valueEndCol: number | undefined): string | undefined {
+  const comment = (i: number, from: number): string | undefined => {
+    const text = (lines[i] ?? '').slice(from);
+    const m = TODO_DIGEST.exec(text);
+    return m?.[1] && !inScalar((lineStarts[i] ?? 0) + from + m.index) ? m[1] : undefined;
+  };
+  const same = comment(lineIndex, valueEndCol ?? 0);
+  if (same) return same;
   // Comment-only lines directly above the `image:` line.
   for (let i = lineIndex - 1; i >= 0; i--) {
     const l = lines[i] ?? '';
-    if (!/^\s*#/.test(l)) break;
-    const m = TODO_DIGEST.exec(l);
-    if (m?.[1]) return m[1];
+    if (!/^\s*#/.test(l) || inScalar((lineStarts[i] ?? 0) + l.indexOf('#'))) break;
+    const reason = comment(i, 0);
+    if (reason) return reason;
   }
   return undefined;
+}
+
+/**
+ * The top-level `include:` entries (a path, or {path, env_file, project_directory}; path and env_file may be
+ * lists), interpolated and made absolute. Remote includes (git or OCI) cannot be read here: a usage error, since
+ * the images they bring in would otherwise go unchecked.
+ */
+function includesOf(root: YAMLMap, file: string, env: Record<string, string | undefined>, lineCounter: LineCounter): ComposeInclude[] {
+  const node = root.get('include', true) as Node | undefined;
+  if (node === undefined || node === null) return [];
+  if (!isSeq(node)) throw new UsageError(`invalid compose file ${file}: include must be a list`);
+  const dir = dirname(resolve(file));
+  const out: ComposeInclude[] = [];
+  const text = (n: unknown, what: string): string => {
+    if (!isScalar(n) || n.value === null || n.value === undefined) throw new UsageError(`invalid compose file ${file}: include ${what} must be a string`);
+    const r = interpolate(String(n.value), env);
+    if (r.errors.length) throw new UsageError(`invalid compose file ${file}: include ${what} ${String(n.value)}: ${r.errors.join('; ')}`);
+    return r.value;
+  };
+  const list = (n: unknown, what: string): string[] => (isSeq(n) ? n.items.map((i) => text(i, what)) : [text(n, what)]);
+  for (const item of node.items) {
+    const at = lineCounter.linePos((item as Node).range?.[0] ?? 0);
+    const entry = isMap(item) ? item : undefined;
+    const paths = entry ? list(entry.get('path', true), 'path') : [text(item, 'path')];
+    const envFiles = entry?.has('env_file') ? list(entry.get('env_file', true), 'env_file') : [];
+    const projectDir = entry?.has('project_directory') ? resolve(dir, text(entry.get('project_directory', true), 'project_directory')) : undefined;
+    for (const p of paths) {
+      if (/^[a-z][a-z0-9+.-]*:\/\/|^git@/i.test(p)) {
+        throw new UsageError(`${file}:${at.line}:${at.col}: include of ${p}: a remote compose file cannot be checked here; check it where it is kept`);
+      }
+      const abs = resolve(dir, p);
+      out.push({
+        file: abs,
+        projectDir: projectDir ?? dirname(abs),
+        ...(envFiles.length ? { envFile: resolve(dir, envFiles.at(-1)!) } : {}),
+        line: at.line,
+        col: at.col,
+      });
+    }
+  }
+  return out;
 }
 
 /** Parse compose text: every service's image with its position. Invalid YAML is a UsageError (exit 2). */
@@ -181,13 +241,32 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
       }),
     );
   }
+  // The yaml package leaves an alias to no anchor out of doc.errors; Compose refuses the file.
+  const unresolved: string[] = [];
+  const scalarRanges: [number, number][] = [];
+  visit(doc, {
+    Alias(_, node) {
+      if (node.resolve(doc) === undefined) {
+        const at = lineCounter.linePos(node.range?.[0] ?? 0);
+        unresolved.push(`${file}:${at.line}:${at.col}: alias *${node.source} names no anchor`);
+      }
+    },
+    Scalar(_, node) {
+      if (node.range) scalarRanges.push([node.range[0], node.range[1]]);
+    },
+  });
+  if (unresolved.length) throw new UsageError(`invalid YAML in ${file}`, unresolved);
+  const inScalar = (offset: number) => scalarRanges.some(([a, b]) => offset >= a && offset < b);
   const lines = text.split('\n');
+  const lineStarts: number[] = [];
+  for (let i = 0, at = 0; i < lines.length; at += lines[i]!.length + 1, i++) lineStarts.push(at);
   const images: ComposeImage[] = [];
   const root = doc.contents;
-  if (root === null || root === undefined) return { file, text, images };
+  if (root === null || root === undefined) return { file, text, images, includes: [] };
   if (!isMap(root)) throw new UsageError(`invalid compose file ${file}: the top level must be a mapping`);
+  const includes = includesOf(root, file, env, lineCounter);
   const services = root.get('services', true) as Node | undefined;
-  if (services === undefined || services === null) return { file, text, images };
+  if (services === undefined || services === null) return { file, text, images, includes };
   if (!isMap(services)) throw new UsageError(`invalid compose file ${file}: services must be a mapping`);
   for (const pair of services.items) {
     const service = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
@@ -225,7 +304,7 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
     const pos = lineCounter.linePos(start);
     const valueEnd = node.range?.[1];
     const endPos = valueEnd !== undefined && found.via === 'direct' ? lineCounter.linePos(valueEnd) : undefined;
-    const todo = todoReason(lines, pos.line - 1, endPos && endPos.line === pos.line ? endPos.col - 1 : undefined);
+    const todo = todoReason(lines, lineStarts, inScalar, pos.line - 1, endPos && endPos.line === pos.line ? endPos.col - 1 : undefined);
     images.push({
       file,
       service,
@@ -240,7 +319,7 @@ export function composeImagesFromText(text: string, file: string, env: Record<st
       ...(todo ? { todoDigest: todo } : {}),
     });
   }
-  return { file, text, images };
+  return { file, text, images, includes };
 }
 
 /**

@@ -32,7 +32,9 @@ export const spec: CommandSpec = {
   },
   notes: [
     'FILE... defaults to compose/*.yaml. Variables come from --dotenv, else .env beside each file, else the',
-    'committed .env.example beside it; the process environment wins, as in Compose.',
+    'committed .env.example beside it; the process environment wins, as in Compose. Files pulled in are checked',
+    "too: a file a service extends (with the extending file's variables) and the files of a top-level include:",
+    "(with their env_file or .env for defaults; the including file's variables win). Remote includes: exit 2.",
     'Policy (config section `pinning`, optional): critical services need a digest; `# TODO digest: <reason>` on or',
     'above an image line turns that into a warning. Exit 1 on a violation (or a failed --resolve), 2 on unreadable',
     'input, invalid YAML, files without any service, or bad flags.',
@@ -174,16 +176,32 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
       const paths = ctx.positionals.length ? ctx.positionals : defaultFiles();
       if (paths.length === 0) throw new UsageError('no compose files to check (compose/*.yaml is empty)');
 
-      const read = (p: string) => {
-        const env = composeEnv(p, envFile ? { envFile } : {});
-        return { env, file: readComposeImages(p, env.env) };
+      const read = (p: string, env = composeEnv(p, envFile ? { envFile } : {}), from?: string) => {
+        try {
+          return { env, file: readComposeImages(p, env.env) };
+        } catch (err) {
+          if (from && err instanceof UsageError) throw new UsageError(`${err.message} (${from})`, err.details);
+          throw err;
+        }
       };
-      // A file that a checked service extends (extends: {file: ...}) is part of the stack: its images are checked too.
+      // Files a checked file pulls in are part of the stack, and their images are checked too: the file a service
+      // extends (interpolated with the variables of the project that extends it, as Compose does), and the files
+      // of a top-level include: (each a project of its own, with its env_file or else the .env of its project
+      // directory for defaults; the including project's variables win over those, as in compose-go).
       const readAll = () => {
-        const all = paths.map(read);
+        const all = paths.map((p) => read(p));
+        const seen = (p: string) => all.some((f) => absolutePath(f.file.file) === p);
         for (let i = 0; i < all.length; i++) {
-          for (const img of all[i]!.file.images) {
-            if (img.extendsFile && !all.some((f) => absolutePath(f.file.file) === img.extendsFile)) all.push(read(img.extendsFile));
+          const { env, file } = all[i]!;
+          for (const img of file.images) {
+            if (img.extendsFile && !seen(img.extendsFile)) all.push(read(img.extendsFile, env, `extended by service ${img.service} in ${file.file}`));
+          }
+          for (const inc of file.includes) {
+            if (seen(inc.file)) continue;
+            // composeEnv looks for .env beside the file it is given: the include's project directory.
+            const own = composeEnv(join(inc.projectDir, 'compose.yaml'), envFile ? { envFile } : inc.envFile ? { envFile: inc.envFile } : {});
+            const incEnv = { ...own, env: { ...own.env, ...env.env } };
+            all.push(read(inc.file, incEnv, `included by ${file.file}:${inc.line}`));
           }
         }
         resolveInherited(all.map((f) => f.file));

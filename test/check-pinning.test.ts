@@ -293,6 +293,64 @@ test('extends and override files: a service without image: that takes it from el
   assert.match(plain.stdout + plain.stderr, /plain\.yaml:2:3 mcp: no image: and no build:/);
 });
 
+test('include: the included files are checked too, with their own .env for defaults; remote includes and missing files are exit 2 naming where', async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'compose.yaml'), `include:\n  - sub/inc.yaml\n  - path: [sub/more.yaml]\n    env_file: other.env\nservices:\n  app:\n    image: ghcr.io/x/app:1.2.3@sha256:${HEX}\n`);
+  writeFileSync(join(dir, 'sub', 'inc.yaml'), 'services:\n  bad:\n    image: nginx:${NGINX_TAG}\n  shared:\n    image: redis:${SHARED_TAG}\n');
+  writeFileSync(join(dir, 'sub', '.env'), 'NGINX_TAG=latest\nSHARED_TAG=latest\n');
+  writeFileSync(join(dir, '.env'), 'SHARED_TAG=7.4.1\n');
+  writeFileSync(join(dir, 'sub', 'more.yaml'), 'services:\n  more:\n    image: redis:${REDIS_TAG}\n');
+  writeFileSync(join(dir, 'other.env'), 'REDIS_TAG=stable\n');
+  const r = await checkPinning([join(dir, 'compose.yaml')], { env: { NGINX_TAG: undefined, REDIS_TAG: undefined, SHARED_TAG: undefined } });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /sub\/inc\.yaml:3:12 bad: image "nginx:\$\{NGINX_TAG\}" \(= "nginx:latest"\) uses the floating tag "latest"/, "the included file's .env gives defaults");
+  assert.match(r.stdout + r.stderr, /shared: image "redis:\$\{SHARED_TAG\}" \(= "redis:7\.4\.1"\) has no digest/, "the including project's variables win over them");
+  assert.match(r.stdout + r.stderr, /sub\/more\.yaml:3:12 more: image "redis:\$\{REDIS_TAG\}" \(= "redis:stable"\) uses the floating tag "stable"/, 'its env_file');
+  assert.match(r.stdout + r.stderr, /4 images in 3 files: 2 violations/);
+  // A file that only includes others is not "nothing to check".
+  writeFileSync(join(dir, 'only.yaml'), 'include: [sub/inc.yaml]\n');
+  const only = await checkPinning([join(dir, 'only.yaml')], { env: { NGINX_TAG: undefined } });
+  assert.equal(only.code, 1, only.stdout + only.stderr);
+  writeFileSync(join(dir, 'remote.yaml'), 'include:\n  - oci://registry.example/stack:1\n');
+  const remote = await checkPinning([join(dir, 'remote.yaml')]);
+  assert.equal(remote.code, 2, remote.stdout + remote.stderr);
+  assert.match(remote.stdout + remote.stderr, /remote\.yaml:2:5: include of oci:\/\/registry\.example\/stack:1: a remote compose file cannot be checked here/);
+  writeFileSync(join(dir, 'gone.yaml'), 'include:\n  - nothere.yaml\n');
+  const gone = await checkPinning([join(dir, 'gone.yaml')]);
+  assert.equal(gone.code, 2, gone.stdout + gone.stderr);
+  assert.match(gone.stdout + gone.stderr, /cannot read .*nothere\.yaml: ENOENT \(included by .*gone\.yaml:2\)/);
+});
+
+test("a file a service extends is read with the extending project's variables (Compose's), not a .env beside it", async (t) => {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'compose.yaml'), 'services:\n  web:\n    extends: { file: sub/common.yaml, service: base }\n');
+  writeFileSync(join(dir, 'sub', 'common.yaml'), 'services:\n  base:\n    image: ghcr.io/x/web:${WEB_TAG}\n');
+  writeFileSync(join(dir, '.env'), 'WEB_TAG=latest\n');
+  writeFileSync(join(dir, 'sub', '.env'), 'WEB_TAG=1.4.2\n');
+  const r = await checkPinning([join(dir, 'compose.yaml')], { env: { WEB_TAG: undefined } });
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /web: image "ghcr\.io\/x\/web:\$\{WEB_TAG\}" \(= "ghcr\.io\/x\/web:latest"\)/);
+  writeFileSync(join(dir, 'missing.yaml'), 'services:\n  gone:\n    extends: { file: nothere.yaml, service: x }\n');
+  const missing = await checkPinning([join(dir, 'missing.yaml')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stdout + missing.stderr, /cannot read .*nothere\.yaml: ENOENT \(extended by service gone in .*missing\.yaml\)/);
+});
+
+test('compose text: a "# TODO digest:" inside a scalar is not a comment; an alias to no anchor is invalid YAML', () => {
+  const block = composeImagesFromText('services:\n  postgres:\n    entrypoint: |\n      # TODO digest: shell text, not a comment\n    image: postgres:17.6\n', 'c.yaml', {});
+  assert.equal(block.images[0]!.todoDigest, undefined, 'a block scalar line');
+  const quoted = composeImagesFromText(`services:\n  postgres: { image: "postgres:17.6", command: "echo '# TODO digest: not a comment'" }\n`, 'c.yaml', {});
+  assert.equal(quoted.images[0]!.todoDigest, undefined, 'inside a quoted string after the image');
+  const real = composeImagesFromText('services:\n  postgres:\n    # TODO digest: mirrored registry has no digests yet\n    image: postgres:17.6 # TODO digest: and on the same line\n', 'c.yaml', {});
+  assert.equal(real.images[0]!.todoDigest, 'and on the same line');
+  assert.throws(
+    () => composeImagesFromText('services:\n  b:\n    image: *nope\n  c:\n    build: .\n    <<: *nope2\n', 'c.yaml', {}),
+    (e: Error & { details?: string[] }) => /invalid YAML in c\.yaml/.test(e.message) && e.details?.join('\n') === 'c.yaml:3:12: alias *nope names no anchor\nc.yaml:6:9: alias *nope2 names no anchor',
+  );
+});
+
 test('.env values use the variables above them and the process environment, as Compose reads .env; single quotes are literal', async (t) => {
   const text = 'BASE=1.2.3\nTAG=${BASE}\nQUOTED="v${BASE}"\nLIT=\'${BASE}\'\nFROM_ENV=${OUTER:-none}\nUNSET=${NOWHERE}\n';
   const env = expandDotenv(text, { BASE: '1.2.3', TAG: '${BASE}', QUOTED: 'v${BASE}', LIT: '${BASE}', FROM_ENV: '${OUTER:-none}', UNSET: '${NOWHERE}' }, { OUTER: 'outer' });
