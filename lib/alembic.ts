@@ -235,6 +235,10 @@ export function alembicFailure(stdout: string, stderr: string): string {
     .map((l) => /^\s*File "([^"]+)", line (\d+)/.exec(l))
     .filter((m): m is RegExpExecArray => m !== null && !/[/\\](?:site|dist)-packages[/\\]|[/\\]lib[/\\]python3[^/\\]*[/\\]|^</.test(m[1]!))
     .at(-1);
+  // A down_revision naming a revision that does not exist ends in a bare KeyError; Alembic's warning before it
+  // says which revision refers to it.
+  const missing = /UserWarning: Revision (\S+) referenced from (.*?) is not present/.exec(stderr);
+  if (missing && exception && /^KeyError\b/.test(exception)) return `revision ${missing[1]} is not in the migrations, but ${missing[2]} names it as its down_revision`;
   if (exception) return frame ? `${exception} (${frame[1]}, line ${frame[2]})` : exception;
   const plain = lines.filter((l) => !/^(INFO|WARNI?N?G?|DEBUG)\s/.test(l) && !/^\s/.test(l)).at(-1);
   return plain ?? lines.at(-1) ?? 'no output';

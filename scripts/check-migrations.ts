@@ -153,10 +153,19 @@ export async function checkMigrations(runner: Runner, s: AlembicSettings, out: S
   const alembic = (args: string[], step: string, readOnly = false) => runAlembic(runner, alembicCommand(s, args), step, { readOnly });
   const skip = (...names: StepName[]) => names.forEach((step) => steps.push({ step, status: 'skipped', message: 'skipped: an earlier step failed', details: [] }));
 
-  // (1) exactly one head
-  const history = parseHistory((await alembic(['history', '--verbose'], 'history', true)).stdout);
-  const heads = parseHeads((await alembic(['heads'], 'heads', true)).stdout);
-  if (history.length === 0) throw new OpsError('alembic history lists no revisions: is --app-dir the Alembic project?');
+  // (1) exactly one head; a history Alembic cannot read (a syntax error, a missing down_revision) fails it too
+  let history: Revision[];
+  let heads: string[];
+  try {
+    history = parseHistory((await alembic(['history', '--verbose'], 'history', true)).stdout);
+    heads = parseHeads((await alembic(['heads'], 'heads', true)).stdout);
+    if (history.length === 0) throw new OpsError('alembic history lists no revisions: is --app-dir the Alembic project, with its versions directory?');
+  } catch (err) {
+    if (!(err instanceof AlembicError || err instanceof OpsError) || err.exitCode !== EXIT.failed) throw err;
+    steps.push(failed('heads', err));
+    skip('upgrade', 'autogenerate', 'stairway');
+    return { steps, revisions: [] };
+  }
   const describe = (id: string) => `${id}: ${history.find((r) => r.id === id)?.message ?? ''}`.replace(/: $/, '');
   if (heads.length !== 1) {
     steps.push({ step: 'heads', status: 'failed', message: `${heads.length} heads: ${heads.join(', ')} (merge them with alembic merge)`, details: heads.map(describe) });

@@ -58,6 +58,24 @@ describe('check-migrations (real Alembic, real PostgreSQL)', { skip }, () => {
     assert.equal(pg.sql('SELECT version_num FROM alembic_version;', db), fixtureRevisions().at(-1)!.id);
   });
 
+  test('a history Alembic cannot read is a failed heads step in --json (the rest skipped): a syntax error, a down_revision that does not exist', async () => {
+    for (const [name, edit, expected] of [
+      ['syntax error', (text: string) => text.replace('def upgrade() -> None:', 'def upgrade() -> None:\n    x = (\n'), /SyntaxError: .*\(.*\.py, line \d+\)/],
+      ['missing down_revision', (text: string) => text.replace(/^down_revision = .*$/m, 'down_revision = "deadbeef0000"'), /revision deadbeef0000 is not in the migrations, but .* names it as its down_revision/],
+    ] as const) {
+      const app = fixtureApp(undefined, mkdtempSync(join(work, 'app-')));
+      const head = fixtureRevisions(app).at(-1)!.id;
+      const file = join(app, 'migrations/versions', readdirSync(join(app, 'migrations/versions')).find((f) => f.startsWith(head))!);
+      writeFileSync(file, edit(readFileSync(file, 'utf8')));
+      const { url } = freshDb();
+      const r = await runScriptChild('check-migrations.ts', ['--app-dir', app, '--json', '--database-url', url], env);
+      assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+      const report = JSON.parse(r.stdout) as Report;
+      assert.deepEqual(report.steps.map((s) => [s.step, s.status]), [['heads', 'failed'], ['upgrade', 'skipped'], ['autogenerate', 'skipped'], ['stairway', 'skipped']], name);
+      assert.match(step(report, 'heads').message, expected, name);
+    }
+  });
+
   test('without --database-url it starts and removes its own throwaway cluster', async (t) => {
     // A temp dir of this run's own (readable by the postgres user): other runs on the machine cannot show up in it.
     const tmp = mkdtempSync(join(tmpdir(), 'llc-checkmig-tmp-'));
