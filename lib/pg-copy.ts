@@ -17,6 +17,8 @@ export interface CopyWorker {
 export interface CopyStats {
   /** COPY blocks seen, and how many held rows. */
   blocks: number;
+  /** The header of every COPY block seen, in order, those without rows too: the tables the archive has data of. */
+  headers: string[];
   loaded: number;
   /** Bytes of row data handed to the workers. */
   bytes: number;
@@ -116,7 +118,7 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
   const slots: Slot[] = [];
   let turn = 0;
   const prelude: string[] = [];
-  const stats: CopyStats = { blocks: 0, loaded: 0, bytes: 0, workers: 0 };
+  const stats: CopyStats = { blocks: 0, headers: [], loaded: 0, bytes: 0, workers: 0 };
   /** sql: between blocks (settings, comments, COPY headers); copy: inside a block's rows. Set from closures too. */
   const state: { mode: 'sql' | 'copy' } = { mode: 'sql' };
   let header = '';
@@ -211,6 +213,7 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
     state.mode = 'copy';
     blockHasRows = false;
     stats.blocks++;
+    stats.headers.push(header);
   };
 
   const take = (): Buffer => {
@@ -289,12 +292,18 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
 }
 
 /**
- * Rows stored per table (`schema.table`), from the "COPY n" tags psql printed for the COPY statements each session
- * was sent, in order; null when a session's tags do not pair up with its statements, its output was not kept, or
- * a statement names no table. A table split between sessions gets the sum.
+ * Rows stored per table (`schema.table`) of every table the archive has a COPY block of (`blocks`: a block without
+ * rows is a table with none), from the "COPY n" tags psql printed for the COPY statements each session was sent,
+ * in order; null when a session's tags do not pair up with its statements, its output was not kept, or a
+ * statement names no table. A table split between sessions gets the sum.
  */
-export function rowsCopied(sessions: { headers: string[]; output: () => string | null }[]): Record<string, number> | null {
+export function rowsCopied(blocks: string[], sessions: { headers: string[]; output: () => string | null }[]): Record<string, number> | null {
   const rows = new Map<string, number>();
+  for (const header of blocks) {
+    const table = copyTarget(header);
+    if (table === null) return null;
+    rows.set(table, 0);
+  }
   for (const s of sessions) {
     const output = s.output();
     if (output === null) return null;
@@ -303,7 +312,8 @@ export function rowsCopied(sessions: { headers: string[]; output: () => string |
     for (const [i, header] of s.headers.entries()) {
       const table = copyTarget(header);
       if (table === null) return null;
-      rows.set(table, (rows.get(table) ?? 0) + tags[i]!);
+      if (!rows.has(table)) return null; // a COPY sent that the stream never began: not what loadCopyStream does
+      rows.set(table, rows.get(table)! + tags[i]!);
     }
   }
   return Object.fromEntries(rows);

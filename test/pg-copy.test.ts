@@ -119,6 +119,7 @@ for (const [name, sizes] of [
   test(`every row reaches one session inside a COPY of its own table: ${name}`, async () => {
     const { stats, merged } = await load(SCRIPT, sizes);
     assert.equal(stats.blocks, 4);
+    assert.deepEqual(stats.headers.map((h) => copyTarget(h)), ['public.empty', 'public.big', 'public.new\nline "t" \\! x', 'Odd Schema.Tab"le'], 'every block, the one without rows too');
     assert.equal(stats.loaded, 3, 'the empty table needs no session');
     assert.deepEqual(sorted(merged.get('COPY public.big (id, body, tail, n) FROM stdin;')!), sorted(bigRows));
     assert.deepEqual(sorted(merged.get(NEWLINE_HEADER)!), ['1\ta', '2\tb']);
@@ -181,22 +182,29 @@ test('the table a COPY header loads, as the manifest names it (schema.table, unq
   assert.equal(copyTarget('COPY public."open (id) FROM stdin;'), null);
 });
 
-test("rows per table from psql's COPY tags, paired with the COPYs each session ran", () => {
+test("rows per table from psql's COPY tags, paired with the COPYs each session ran; every table of the archive, empty ones too", () => {
   const docs = 'COPY public.docs (id) FROM stdin;\n';
   const tags = 'COPY public.tags (t) FROM stdin;\n';
+  const empty = 'COPY public.empty (x) FROM stdin;\n';
   const out = (text: string | null) => () => text;
   assert.deepEqual(
-    rowsCopied([
-      { headers: [docs, tags], output: out('SET\n set_config \n------------\n \n(1 row)\n\nCOPY 700\nCOPY 5\n') },
-      { headers: [docs], output: out('COPY 300\n') },
-      { headers: [], output: out('') },
-    ]),
-    { 'public.docs': 1000, 'public.tags': 5 },
-    'a table split between sessions gets the sum',
+    rowsCopied(
+      [docs, tags, empty],
+      [
+        { headers: [docs, tags], output: out('SET\n set_config \n------------\n \n(1 row)\n\nCOPY 700\nCOPY 5\n') },
+        { headers: [docs], output: out('COPY 300\n') },
+        { headers: [], output: out('') },
+      ],
+    ),
+    { 'public.docs': 1000, 'public.tags': 5, 'public.empty': 0 },
+    'a table split between sessions gets the sum; a block without rows is a table with none',
   );
-  assert.equal(rowsCopied([{ headers: [docs, tags], output: out('COPY 700\n') }]), null, 'a COPY without its tag');
-  assert.equal(rowsCopied([{ headers: [docs], output: out('COPY 1\nCOPY 2\n') }]), null, 'a tag without its COPY');
-  assert.equal(rowsCopied([{ headers: [docs], output: out(null) }]), null, 'output not kept');
-  assert.equal(rowsCopied([{ headers: ['COPY docs (id) FROM stdin;\n'], output: out('COPY 1\n') }]), null, 'a COPY naming no schema');
-  assert.deepEqual(rowsCopied([{ headers: ['COPY public."__proto__" (id) FROM stdin;\n'], output: out('COPY 3\n') }]), { 'public.__proto__': 3 });
+  assert.deepEqual(rowsCopied([], []), {}, 'an archive without table data');
+  assert.equal(rowsCopied([docs, tags], [{ headers: [docs, tags], output: out('COPY 700\n') }]), null, 'a COPY without its tag');
+  assert.equal(rowsCopied([docs], [{ headers: [docs], output: out('COPY 1\nCOPY 2\n') }]), null, 'a tag without its COPY');
+  assert.equal(rowsCopied([docs], [{ headers: [docs], output: out(null) }]), null, 'output not kept');
+  assert.equal(rowsCopied([docs], [{ headers: [tags], output: out('COPY 1\n') }]), null, 'a COPY of a block the stream never began');
+  assert.equal(rowsCopied(['COPY docs (id) FROM stdin;\n'], []), null, 'a block naming no schema');
+  const proto = 'COPY public."__proto__" (id) FROM stdin;\n';
+  assert.deepEqual(rowsCopied([proto], [{ headers: [proto], output: out('COPY 3\n') }]), { 'public.__proto__': 3 });
 });

@@ -531,13 +531,13 @@ test('a database named __proto__ backs up and restores (into its restoreInto nam
 
 test("row counts come from the load when they match the manifest, from count(*) when rows went through a partitioned parent", { skip }, async () => {
   env.pg.sql('CREATE DATABASE hashed;');
-  // pg_dump loads hash partitions keyed on an enum through their parent (COPY public.hp ... for hp0 and hp1):
-  // psql's COPY tags then name the parent, the manifest the partitions.
+  // pg_dump loads hash partitions keyed on an enum through their parent (COPY public.hp ... for hp0): psql's COPY
+  // tags then name the parent, the manifest the partition. One partition: an enum's hash depends on its values'
+  // OIDs, which a restore changes, so with several the rows may land in other partitions than the dump's.
   env.pg.sql(
     `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
      CREATE TABLE hp (m mood, v int) PARTITION BY HASH (m);
-     CREATE TABLE hp0 PARTITION OF hp FOR VALUES WITH (MODULUS 2, REMAINDER 0);
-     CREATE TABLE hp1 PARTITION OF hp FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+     CREATE TABLE hp0 PARTITION OF hp FOR VALUES WITH (MODULUS 1, REMAINDER 0);
      INSERT INTO hp SELECT (ARRAY['sad', 'ok', 'happy'])[1 + g % 3]::mood, g FROM generate_series(1, 300) g;
      CREATE TABLE plain (x int); INSERT INTO plain SELECT generate_series(1, 40);`,
     'hashed',
@@ -551,8 +551,45 @@ test("row counts come from the load when they match the manifest, from count(*) 
   const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id, '--verbose']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /llc_restore_\S+_0: row counts as the load stored them/, 'app: the COPY tags matched');
-  assert.match(r.stdout, /llc_restore_\S+_1: the rows the load stored differ from the manifest for 3 table\(s\) .*: counting every table/, 'hashed: hp, hp0, hp1');
+  assert.match(r.stdout, /llc_restore_\S+_1: the tables and rows the load stored differ from the manifest for 2 table\(s\) .*: counting every table/, 'hashed: hp (loaded), hp0 (counted)');
   assert.match(r.stdout, /counts match the manifest/);
   assert.equal(counts('app_counted'), counts('app'));
-  assert.equal(env.pg.sql('SELECT (SELECT count(*) FROM hp0) || \',\' || (SELECT count(*) FROM hp1) || \',\' || (SELECT count(*) FROM plain);', 'hashed_counted'), env.pg.sql('SELECT (SELECT count(*) FROM hp0) || \',\' || (SELECT count(*) FROM hp1) || \',\' || (SELECT count(*) FROM plain);', 'hashed'));
+  const hashed = "SELECT (SELECT count(*) FROM hp0) || ',' || (SELECT count(*) FROM plain);";
+  assert.equal(env.pg.sql(hashed, 'hashed_counted'), env.pg.sql(hashed, 'hashed'));
+  assert.equal(env.pg.sql(hashed, 'hashed'), '300,40');
+});
+
+test('a table with no rows that the archive lacks is caught (exit 4, the target untouched); an existing empty target is counted with count(*)', { skip }, async () => {
+  env.pg.sql('CREATE DATABASE zeroes;');
+  env.pg.sql('CREATE TABLE full_t (x int); INSERT INTO full_t SELECT generate_series(1, 25); CREATE TABLE empty_t (x int);', 'zeroes');
+  const config = env.config({ databases: ['zeroes'], restoreInto: { zeroes: 'zeroes_copy' }, name: 'zeroes.yaml' });
+  const first = await runScriptProcess('backup-all', ['--config', config, '--json']);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  const id = (JSON.parse(first.stdout) as { id: string }).id;
+  // A valid dump of the same database without its empty table, put in the first set with its size and sha256.
+  env.pg.sql('DROP TABLE empty_t;', 'zeroes');
+  await sleep(1100); // a new set id needs a new second
+  const second = await runScriptProcess('backup-all', ['--config', config, '--json']);
+  assert.equal(second.code, 0, second.stdout + second.stderr);
+  const sets = await listCompleteSets(env.root);
+  const set = sets.find((s) => s.id === id)!;
+  const other = sets.find((s) => s.id === (JSON.parse(second.stdout) as { id: string }).id)!;
+  const artifact = set.manifest.artifacts.find((a) => a.path.startsWith('postgres/zeroes'))!;
+  writeFileSync(join(set.dir, artifact.path), readFileSync(join(other.dir, other.manifest.artifacts.find((a) => a.path.startsWith('postgres/zeroes'))!.path)));
+  const m = JSON.parse(readFileSync(join(set.dir, 'manifest.json'), 'utf8')) as typeof set.manifest;
+  const entry = m.artifacts.find((a) => a.path === artifact.path)!;
+  entry.size = statSync(join(set.dir, artifact.path)).size;
+  entry.sha256 = await sha256File(join(set.dir, artifact.path));
+  writeFileSync(join(set.dir, 'manifest.json'), JSON.stringify(m));
+  assert.equal(m.sources.postgres!.counts.zeroes!['public.empty_t'], 0, 'the premise: the manifest lists the empty table');
+  const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
+  assert.equal(r.code, 4, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /zeroes public\.empty_t: expected 0, found absent/);
+  assert.equal(env.pg.sql("SELECT count(*) FROM pg_database WHERE datname = 'zeroes_copy' OR datname LIKE 'llc_restore_%';"), '0', 'nothing created, nothing left');
+  // Into an existing empty database (other sessions may write to it): counted, not taken from the load.
+  env.pg.sql('CREATE DATABASE zeroes_copy;');
+  const into = await runScriptProcess('restore-all', ['--config', config, '--yes', '--verbose', '--from', other.id]);
+  assert.equal(into.code, 0, into.stdout + into.stderr);
+  assert.match(into.stdout, /zeroes_copy: an existing database \(other sessions may write to it\): counting every table/);
+  assert.equal(env.pg.sql('SELECT count(*) FROM full_t;', 'zeroes_copy'), '25');
 });

@@ -363,7 +363,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       // Sessions no block needed (fewer tables with rows than sessions) end with nothing to do.
       for (const s of idle.splice(0)) s.stdin.end();
       await Promise.all(sessions.map((s) => s.exited));
-      return { ...stats, copied: rowsCopied(sessions) };
+      return { ...stats, copied: rowsCopied(stats.headers, sessions) };
     } catch (err) {
       for (const s of sessions) s.kill();
       const ends = await Promise.allSettled(sessions.map((s) => s.exited));
@@ -407,7 +407,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     const isData = (l: string) => /^\d+; 0 \d+ TABLE DATA /.test(l);
     const data = entries.filter(isData);
     const rest = entries.filter((l) => !isData(l));
-    let stats: CopyStats & { copied: Record<string, number> | null } = { blocks: 0, loaded: 0, bytes: 0, workers: 0, copied: {} };
+    let stats: CopyStats & { copied: Record<string, number> | null } = { blocks: 0, headers: [], loaded: 0, bytes: 0, workers: 0, copied: {} };
     const loading = (async () => {
       if (!data.length) return;
       await writeFile(`${base}.data`, `${data.join('\n')}\n`, { mode: 0o600 });
@@ -425,24 +425,24 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   };
 
   /**
-   * The row counts of a database just loaded, to compare with the manifest's `expected`: the rows each COPY stored
-   * (every table of the manifest that no COPY loaded has none), when they match the manifest; otherwise (or when
-   * the load could not tell) a count(*) of every table, so a difference is reported only as the tables hold it.
-   * A load and a count agree: the tables are new, nothing else writes to them, and nothing restored after the
-   * table data (indexes, constraints, triggers created then) adds or removes rows.
+   * The row counts of a database just loaded, to compare with the manifest's `expected`: the rows each COPY stored,
+   * for every table the archive has data of (and only those), when they match the manifest table for table;
+   * otherwise, or when the load could not tell, or the database is not one this run created, a count(*) of every
+   * table, so a difference is reported only as the tables hold it. A load and a count agree in a database of our
+   * own: nothing else writes to its new tables, and nothing restored after the table data (indexes, constraints,
+   * triggers created then) adds or removes rows. An existing database may have other sessions writing.
    */
-  const countsAfterLoad = async (ctx: SourceContext, db: string, expected: Record<string, number>, copied: Record<string, number> | null): Promise<Record<string, number>> => {
-    if (copied) {
-      const counts = new Map(Object.keys(expected).map((t) => [t, 0]));
-      for (const [t, n] of Object.entries(copied)) counts.set(t, n);
-      const fromLoad = Object.fromEntries(counts);
-      const differ = diffCounts({ db: expected }, { db: fromLoad }).length;
+  const countsAfterLoad = async (ctx: SourceContext, db: string, expected: Record<string, number>, copied: Record<string, number> | null, created: boolean): Promise<Record<string, number>> => {
+    if (!created) ctx.out.detail(`postgres: ${db}: an existing database (other sessions may write to it): counting every table`);
+    else if (!copied) ctx.out.detail(`postgres: ${db}: the load's COPY counts could not be read: counting every table`);
+    else {
+      const differ = diffCounts({ db: expected }, { db: copied }).length;
       if (!differ) {
         ctx.out.detail(`postgres: ${db}: row counts as the load stored them (psql's COPY n per table)`);
-        return fromLoad;
+        return copied;
       }
-      ctx.out.detail(`postgres: ${db}: the rows the load stored differ from the manifest for ${differ} table(s) (as when a partitioned parent loads its partitions' rows): counting every table`);
-    } else ctx.out.detail(`postgres: ${db}: the load's COPY counts could not be read: counting every table`);
+      ctx.out.detail(`postgres: ${db}: the tables and rows the load stored differ from the manifest for ${differ} table(s) (as when a partitioned parent loads its partitions' rows): counting every table`);
+    }
     return countRows(ctx.runner, ep, db);
   };
 
@@ -672,7 +672,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
               if (file) {
                 const stats = await loadArchive(runner, artifact, file, into, setDir, createIt);
                 // Counted before the step ends: a count that fails drops what was created, like a load that fails.
-                return { ...stats, counts: await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, stats.copied) };
+                return { ...stats, counts: await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, stats.copied, Boolean(t.staged) || !t.exists) };
               }
               // From a pipe (compose: the archive is on the host, pg_restore in the container): one transaction.
               const { cmds, stdin } = readerFor(artifact, artifactPath(setDir, t.dump), ['pg_restore', '--exit-on-error', '--single-transaction', '-d', conninfoDb(into)]);
