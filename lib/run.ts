@@ -139,6 +139,11 @@ export interface RunnerOptions {
   signal?: AbortSignal;
   /** Base environment for children (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Start children in a process group of their own: a Ctrl-C at the terminal goes to the whole foreground group,
+   * and must not reach what an uninterruptible runner starts (psql would cancel its statement).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface RunOptions {
@@ -186,7 +191,7 @@ export class Runner {
    */
   uninterruptible(): Runner {
     if (!this.signal) return this;
-    this.uninterruptibleRunner ??= new Runner({ ...this.opts, signal: undefined });
+    this.uninterruptibleRunner ??= new Runner({ ...this.opts, signal: undefined, ownProcessGroup: true });
     return this.uninterruptibleRunner;
   }
 
@@ -211,7 +216,7 @@ export class Runner {
     const [program, ...args] = cmd.argv;
     if (!program) throw new OpsError('internal: empty command');
     const signal = extra && this.signal ? AbortSignal.any([this.signal, extra]) : (extra ?? this.signal);
-    const child = spawn(program, args, { cwd: cmd.cwd, env: this.childEnv(cmd), stdio, signal, killSignal: 'SIGTERM' });
+    const child = spawn(program, args, { cwd: cmd.cwd, env: this.childEnv(cmd), stdio, signal, killSignal: 'SIGTERM', detached: Boolean(this.opts.ownProcessGroup) });
     if (signal) {
       running.add(child);
       child.once('exit', () => running.delete(child));

@@ -177,6 +177,10 @@ test('runner: children that ignore an interrupt are killed by killInterruptibleC
     const interrupted = runner.capture(deaf('a'));
     const kept = runner.uninterruptible().capture(deaf('b'), { allowFailure: true });
     const [a, b] = [await pidOf('a'), await pidOf('b')];
+    // A Ctrl-C at a terminal goes to the foreground process group: the uninterruptible child is not in ours.
+    const group = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[2]);
+    assert.equal(group(a), group(process.pid), 'an interruptible child is in our process group');
+    assert.equal(group(b), b, 'the uninterruptible child leads a group of its own');
     controller.abort(new Error('interrupted'));
     await assert.rejects(interrupted, /stopped: interrupted/);
     assert.equal(alive(a), true, 'the SIGTERM of the interrupt was ignored');
