@@ -111,10 +111,10 @@ interface Slot {
 
 /**
  * Read pg_restore's data script from `source` and load it through up to `parallel` workers (started on the first
- * block that has rows). Ends every worker's stdin when done; the caller awaits their exits. Throws CopyStreamError
+ * block that has rows). Ends every worker's stdin when done (after `epilogue`); the caller awaits their exits. Throws CopyStreamError
  * when the stream is not what pg_restore writes or ends inside a block (a truncated archive).
  */
-export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { parallel: number; start: () => CopyWorker }): Promise<CopyStats> {
+export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { parallel: number; start: () => CopyWorker; epilogue?: string }): Promise<CopyStats> {
   const slots: Slot[] = [];
   let turn = 0;
   const prelude: string[] = [];
@@ -286,6 +286,8 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
   }
   for (const slot of slots) {
     if (slot.copying !== null && !slot.dead) slot.worker.stdin.write(TERMINATOR);
+    // What a session runs after its last block (the COMMIT of a session that loads in one transaction).
+    if (opts.epilogue && !slot.dead) slot.worker.stdin.write(opts.epilogue);
     slot.worker.stdin.end();
   }
   return stats;

@@ -345,6 +345,9 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     const start = () => {
       // Not quiet: psql prints each command's tag, "COPY n" the rows the server stored.
       const feed = runner.feed(ep.tool(['psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', conninfoDb(db)]), { output: true });
+      // One transaction per session: psql ends a COPY at the end of its input, so a session whose feeder dies
+      // (our process killed) would otherwise commit the rows it had; without the COMMIT they are rolled back.
+      feed.stdin.write('BEGIN;\n');
       const headers: string[] = [];
       const s = { ...feed, headers, onCopy: (header: string) => void headers.push(header) };
       sessions.push(s);
@@ -359,9 +362,9 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       await opened;
       for (let i = 0; i < JOBS; i++) idle.push(start());
       await ready;
-      const stats = await loadCopyStream(rows, { parallel: JOBS, start: () => idle.shift() ?? start() });
+      const stats = await loadCopyStream(rows, { parallel: JOBS, start: () => idle.shift() ?? start(), epilogue: 'COMMIT;\n' });
       // Sessions no block needed (fewer tables with rows than sessions) end with nothing to do.
-      for (const s of idle.splice(0)) s.stdin.end();
+      for (const s of idle.splice(0)) s.stdin.end('COMMIT;\n');
       await Promise.all(sessions.map((s) => s.exited));
       return { ...stats, copied: rowsCopied(stats.headers, sessions) };
     } catch (err) {
