@@ -90,8 +90,19 @@ export class CommandError extends OpsError {
     readonly signal: NodeJS.Signals | null = null,
   ) {
     const how = signal ? `killed by ${signal}` : `exited ${code}`;
-    super(`${command} ${how}${stderrTail ? `: ${stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+    super(`${command} ${how}${stderrTail.trim() ? `: ${stderrGist(stderrTail)}` : ''}`);
   }
+}
+
+/**
+ * Three lines that say why a program failed: from its last error line on ("ERROR:", "FATAL:", "pg_restore: error:"),
+ * else its last three. pg_restore prints the failed statement after the error, and a long one pushed the error
+ * itself out of a plain tail.
+ */
+export function stderrGist(stderr: string): string {
+  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const last = lines.findLastIndex((l) => /\b(?:ERROR|FATAL|PANIC):|\berror:/i.test(l));
+  return (last >= 0 ? lines.slice(last, last + 3) : lines.slice(-3)).join(' | ');
 }
 
 const TAIL = 16 * 1024;

@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { execFile, spawnSync } from 'node:child_process';
-import { composeArgv, composeExec, killInterruptibleChildren, Runner } from '../lib/run.ts';
+import { composeArgv, composeExec, killInterruptibleChildren, Runner, stderrGist } from '../lib/run.ts';
 import { Redactor } from '../lib/redact.ts';
 import { Output, formatDuration } from '../lib/output.ts';
 import { acquireLock, processStartTime, removeIfUnchanged } from '../lib/lock.ts';
@@ -452,3 +452,12 @@ test('output: a terminal that reports 0 columns gets no spinner (ora would clear
   assert.doesNotMatch(text, /\x1b\[1A/);
   assert.match(text, /a step/);
 });
+
+test('a failed command is summed up from its last error line, not cut to a tail that lost it', () => {
+  const pgRestore = `pg_restore: while PROCESSING TOC:\npg_restore: from TOC entry 850; 1247 16390 TYPE color postgres\npg_restore: error: could not execute query: ERROR:  type "color" already exists\nCommand was: CREATE TYPE public.color AS ENUM (\n    'red',\n    'blue',\n    'cyan'\n);\n`;
+  assert.equal(stderrGist(pgRestore), `pg_restore: error: could not execute query: ERROR:  type "color" already exists | Command was: CREATE TYPE public.color AS ENUM ( | 'red',`);
+  assert.equal(stderrGist('psql:<stdin>:1: ERROR:  relation "nope" does not exist\nLINE 1: SELECT * FROM nope;\n                      ^\n'), 'psql:<stdin>:1: ERROR:  relation "nope" does not exist | LINE 1: SELECT * FROM nope; | ^');
+  assert.equal(stderrGist('one\ntwo\nthree\nfour\n'), 'two | three | four', 'no error line: the last three');
+  assert.equal(stderrGist(''), '');
+});
+
