@@ -10,6 +10,7 @@ import type { manifestSchema } from '../schemas/manifest.schema.ts';
 import { formatAjvErrors } from './config.ts';
 import { ensureDirSync, fsyncPath, sha256File } from './fs-util.ts';
 import { forEachBounded } from './pool.ts';
+import { processStartTime } from './lock.ts';
 
 export type Manifest = FromSchema<typeof manifestSchema>;
 export type Artifact = Manifest['artifacts'][number];
@@ -76,7 +77,29 @@ export async function createStaging(root: string, now: () => Date = () => new Da
   }
 }
 
-/** Names under <root>/.staging at least `olderThanMs` old (all of them with 0): what cleanStaging removes. */
+/**
+ * The prefix of a restore's scratch directory under <root>/.staging (pg_restore -L lists): it names the process,
+ * so that a backup-all or rotate running meanwhile (a restore drill takes no lock) leaves it alone while that
+ * process lives, and anyone may remove it once it is gone.
+ */
+export function restoreScratchPrefix(pid = process.pid): string {
+  return `restore-${pid}.${processStartTime(pid) ?? 0}-`;
+}
+
+/** A restore scratch directory whose process still runs (on this host: .staging is local to it). */
+function restoreScratchLive(name: string): boolean {
+  const m = /^restore-(\d+)\.(\d+)-/.exec(name);
+  return m !== null && processStartTime(Number(m[1])) === m[2];
+}
+
+/** Remove the restore scratch directories under <root>/.staging whose process is gone; returns their names. */
+export async function cleanDeadRestoreScratch(root: string): Promise<string[]> {
+  const names = (await readdir(join(root, STAGING)).catch(() => [] as string[])).filter((n) => n.startsWith('restore-') && !restoreScratchLive(n));
+  for (const name of names) await rm(join(root, STAGING, name), { recursive: true, force: true });
+  return names;
+}
+
+/** Names under <root>/.staging at least `olderThanMs` old (all of them with 0), but a live restore's: what cleanStaging removes. */
 export async function staleStaging(root: string, olderThanMs = 0, now = Date.now()): Promise<string[]> {
   const dir = join(root, STAGING);
   let entries: string[];
@@ -87,6 +110,7 @@ export async function staleStaging(root: string, olderThanMs = 0, now = Date.now
   }
   const stale: string[] = [];
   for (const name of entries) {
+    if (restoreScratchLive(name)) continue;
     const st = await stat(join(dir, name)).catch(() => null);
     if (!st) continue;
     if (olderThanMs > 0 && now - st.mtimeMs < olderThanMs) continue;

@@ -492,19 +492,29 @@ test('verify-latest --deep interrupted: exit 1 without a verdict or a failure me
   assert.equal(env.pg.sql(`SELECT count(*) FROM pg_database WHERE datname LIKE 'llc_scratch_${id.toLowerCase()}%';`), '0');
 });
 
-test('a staged database left by an interrupted restore of the same set is dropped first, and said so', { skip }, async () => {
+test('a staged database left by an interrupted restore of the same set is dropped first, and said so; one of another set is reported', { skip }, async () => {
   const { config, id } = await freshSet('leftover.yaml', { app: 'app_after_kill' });
   const leftover = `llc_restore_${id.toLowerCase()}_0`;
   env.pg.sql(`CREATE DATABASE ${leftover};`);
   env.pg.sql('CREATE TABLE half_loaded (x int);', leftover);
+  const otherSet = 'llc_restore_20200101t000000z_0';
+  env.pg.sql(`CREATE DATABASE ${otherSet};`);
+  // The scratch directory of a restore that was killed (its pid is gone): removed, and said so.
+  const deadScratch = join(env.root, '.staging', 'restore-999999999.1-killed');
+  mkdirSync(deadScratch, { recursive: true });
   const dry = await runScriptProcess('restore-all', ['--config', config, '--dry-run', '--from', id]);
   assert.equal(dry.code, 0, dry.stdout + dry.stderr);
   assert.match(dry.stdout, new RegExp(`plan .*drop database ${leftover} first: an interrupted restore of this set left it`));
+  assert.match(dry.stdout, new RegExp(`warn .*database ${otherSet} is a half-restored copy left by a restore of another set that was killed`));
+  assert.doesNotMatch(dry.stdout, new RegExp(`warn .*database ${leftover} is a half-restored`), 'this set\'s own is dropped, not reported');
   const r = await runScriptProcess('restore-all', ['--config', config, '--yes', '--from', id]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /warn +postgres: removed \.staging\/restore-999999999\.1-killed, left by a restore that was killed/);
+  assert.equal(existsSync(deadScratch), false);
   assert.equal(counts('app_after_kill'), counts('app'));
   assert.equal(env.pg.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'half_loaded';", 'app_after_kill'), '0');
-  assert.equal(env.pg.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'llc_%';"), '0');
+  assert.equal(env.pg.sql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'llc_%';"), otherSet, 'another set\'s is left to the operator');
+  env.pg.sql(`DROP DATABASE ${otherSet};`);
 });
 
 test('a database named __proto__ backs up and restores (into its restoreInto name, counts compared) like any other', { skip }, async () => {

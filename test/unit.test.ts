@@ -15,7 +15,7 @@ import { pickSet } from '../lib/verify.ts';
 import { writeSet } from './helpers/fake-sets.ts';
 import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
-import { setIdFor, setIdToDate, artifactPath } from '../lib/backup-set.ts';
+import { setIdFor, setIdToDate, artifactPath, cleanDeadRestoreScratch, restoreScratchPrefix, staleStaging } from '../lib/backup-set.ts';
 import { Writable } from 'node:stream';
 import { ensureDirSync, sha256File } from '../lib/fs-util.ts';
 import { createHash, randomBytes } from 'node:crypto';
@@ -461,3 +461,19 @@ test('a failed command is summed up from its last error line, not cut to a tail 
   assert.equal(stderrGist(''), '');
 });
 
+test("a live restore's scratch directory under .staging is not an interrupted run's: cleaning leaves it, a dead one's goes", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'llc-staging-'));
+  try {
+    const live = `${restoreScratchPrefix()}abc`;
+    // A process that has exited: its pid and start time no longer match a running process.
+    const gone = spawnSync('true');
+    const dead = `${restoreScratchPrefix(gone.pid)}def`;
+    for (const name of [live, dead, '20261125T010203Z']) mkdirSync(join(root, '.staging', name), { recursive: true });
+    assert.match(live, new RegExp(`^restore-${process.pid}\\.\\d+-abc$`));
+    assert.deepEqual((await staleStaging(root)).sort(), ['20261125T010203Z', dead].sort(), "a backup's interrupted staging and a dead restore's, not the live one");
+    assert.deepEqual(await cleanDeadRestoreScratch(root), [dead]);
+    assert.deepEqual(readdirSync(join(root, '.staging')).sort(), ['20261125T010203Z', live].sort());
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

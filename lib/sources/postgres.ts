@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import type { PostgresConfig } from '../config.ts';
-import { describeArtifact, artifactPath, type Artifact, type Manifest } from '../backup-set.ts';
+import { describeArtifact, artifactPath, cleanDeadRestoreScratch, restoreScratchPrefix, type Artifact, type Manifest } from '../backup-set.ts';
 import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
 import { CopyStreamError, loadCopyStream, rowsCopied, type CopyStats } from '../pg-copy.ts';
@@ -383,11 +383,14 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * archive only as far as it needs; the data pass reads every byte of the table data. `copied` is what the
    * server reported storing, per table (rowsCopied); countsAfterLoad decides whether that suffices.
    */
-  const loadArchive = async (runner: Runner, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats & { copied: Record<string, number> | null }> => {
+  const loadArchive = async (ctx: SourceContext, artifact: Artifact, file: string, db: string, setDir: string, create: () => Promise<unknown>): Promise<CopyStats & { copied: Record<string, number> | null }> => {
+    const { runner } = ctx;
     if (!listDir) {
       // A root holding only copied set directories (a fresh host) has no .staging yet.
-      await mkdir(join(dirname(setDir), '.staging'), { recursive: true, mode: 0o700 });
-      listDir = await mkdtemp(join(dirname(setDir), '.staging', 'restore-'));
+      const root = dirname(setDir);
+      await mkdir(join(root, '.staging'), { recursive: true, mode: 0o700 });
+      for (const name of await cleanDeadRestoreScratch(root)) ctx.out.warn(`postgres: removed .staging/${name}, left by a restore that was killed`);
+      listDir = await mkdtemp(join(root, '.staging', restoreScratchPrefix()));
     }
     const base = join(listDir, String(loads++));
     const pass = (argv: string[], stdout?: PipelineSink) => {
@@ -622,12 +625,14 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           steps.push(`create database ${t.target}, restore ${t.dump} into it`);
         }
       }
-      if (refusals.length) throw new RefusedError('postgres: refusing to overwrite data', refusals);
-      for (const t of targets) if (t.staged && existing.has(t.staged)) steps.push(`drop database ${t.staged} first: an interrupted restore of this set left it`);
+      // Before any refusal: what earlier runs left behind is worth knowing whatever this run does.
       for (const name of existing) {
         if (/^llc_old_/.test(name)) ctx.out.warn(`postgres: database ${name} holds what an earlier --force restore replaced: drop it once it is not needed`);
         if (/^llc_scratch_/.test(name)) ctx.out.warn(`postgres: database ${name} is a restore drill's scratch copy (verify-latest --deep) left by a run that was killed: drop it once no drill is running`);
+        if (/^llc_restore_/.test(name) && !name.startsWith(`llc_restore_${manifest.id.toLowerCase()}_`)) ctx.out.warn(`postgres: database ${name} is a half-restored copy left by a restore of another set that was killed: drop it once no restore is running`);
       }
+      if (refusals.length) throw new RefusedError('postgres: refusing to overwrite data', refusals);
+      for (const t of targets) if (t.staged && existing.has(t.staged)) steps.push(`drop database ${t.staged} first: an interrupted restore of this set left it`);
       const globals = opts.scratch ? null : details.globals;
       if (globals) steps.unshift(`apply roles from ${globals} (existing roles are kept, their attributes updated)`);
       steps.push('compare row counts of every table with the manifest');
@@ -673,7 +678,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
             if (!file) await createIt();
             try {
               if (file) {
-                const stats = await loadArchive(runner, artifact, file, into, setDir, createIt);
+                const stats = await loadArchive(ctx, artifact, file, into, setDir, createIt);
                 // Counted before the step ends: a count that fails drops what was created, like a load that fails.
                 return { ...stats, counts: await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, stats.copied, Boolean(t.staged) || !t.exists) };
               }
