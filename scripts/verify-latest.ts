@@ -69,8 +69,9 @@ async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources
       for (const d of diff) problems.push({ message: `${source.name}: restore drill: ${d}` });
       if (!diff.length) ctx.out.ok(`${source.name}: restore drill counts match the manifest`);
     } catch (err) {
-      // Interrupted (Ctrl-C, SIGTERM) is not a verification result: the run fails (exit 1) without a verdict.
-      if (ctx.signal.aborted) throw err;
+      // Interrupted (Ctrl-C, SIGTERM) is not a verification result: the run fails (exit 1) without a verdict. Nor is
+      // a drill that could not begin (the server unreachable, a wrong password: planning is where it connects).
+      if (ctx.signal.aborted || (plan === undefined && !(err instanceof VerifyError))) throw err;
       problems.push({ message: `${source.name}: restore drill failed: ${(err as Error).message}` });
     } finally {
       if (plan) await ctx.out.step(`${source.name}: remove scratch targets`, () => source.cleanup(ops.sourceContext, plan!));

@@ -204,6 +204,11 @@ test('verify-latest --deep: a good set passes and leaves no scratch database; a 
   const good = await runScriptProcess('verify-latest', ['--config', config, '--deep', '--json']);
   assert.equal(good.code, 0, good.stdout + good.stderr);
   assert.equal(scratchDbs(), '0', 'no scratch database left');
+  // A drill that cannot reach the server says nothing about the set: exit 1, not 4.
+  const refused = await runScriptProcess('verify-latest', ['--config', config, '--deep'], { env: { TEST_PGPASSWORD: 'not-the-password' } });
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stdout + refused.stderr, /password authentication failed/);
+  assert.doesNotMatch(refused.stdout + refused.stderr, /failed verification/);
   assert.equal(env.pg.sql('SELECT count(*) FROM items;', 'app'), '300', 'live data untouched');
   // Swap in another valid dump (of a database with one row less) and make the manifest agree on size and sha256.
   const otherCfg = env.config({ databases: ['other'], name: 'other.yaml' });
