@@ -40,6 +40,28 @@ const SETTING = /^(?:SET [a-z_]+ = (?:'[^'\\\n]*'|[A-Za-z0-9_.-]+);|SELECT pg_ca
 const RESTRICT = /^\\(?:un)?restrict [A-Za-z0-9]+$/;
 
 /**
+ * The identifier starting at text[i], as pg_dump writes one: bare (lower-case) or double-quoted, where "" is a
+ * quote inside it and anything else (newlines too) may appear. 'open' when a quoted one does not end within
+ * `text`; null when none starts there.
+ */
+function identifierAt(text: string, i: number): { name: string; end: number } | 'open' | null {
+  if (text[i] !== '"') {
+    const bare = /^[a-z_][a-z0-9_$]*/.exec(text.slice(i));
+    return bare ? { name: bare[0], end: i + bare[0].length } : null;
+  }
+  let name = '';
+  for (i++; ; ) {
+    const close = text.indexOf('"', i);
+    if (close < 0) return 'open';
+    name += text.slice(i, close);
+    i = close + 1;
+    if (text[i] !== '"') return { name, end: i };
+    name += '"';
+    i++;
+  }
+}
+
+/**
  * A complete COPY header as pg_restore writes it: `COPY <qualified name> (<columns>) FROM stdin;`, identifiers bare
  * (lower-case) or double-quoted; a quoted one may hold anything, newlines included. Returns false while a quoted
  * identifier is still open (the header continues on the next line); throws on anything else.
@@ -48,20 +70,14 @@ export function copyHeaderComplete(text: string): boolean {
   if (!text.startsWith('COPY ')) throw new CopyStreamError(`not a COPY statement: ${text.slice(0, 80)}`);
   let i = 5;
   while (i < text.length) {
-    const c = text[i]!;
-    if (c === '"') {
-      const close = text.indexOf('"', i + 1);
-      if (close < 0) return false;
-      i = close + 1;
+    if (text.slice(i) === ' FROM stdin;') return true;
+    const id = identifierAt(text, i);
+    if (id === 'open') return false;
+    if (id) {
+      i = id.end;
       continue;
     }
-    const rest = text.slice(i);
-    if (rest === ' FROM stdin;') return true;
-    if (/^[a-z_][a-z0-9_$]*/.test(rest)) {
-      i += /^[a-z_][a-z0-9_$]*/.exec(rest)![0].length;
-      continue;
-    }
-    if (' .,()'.includes(c)) {
+    if (' .,()'.includes(text[i]!)) {
       i++;
       continue;
     }
@@ -78,24 +94,10 @@ export function copyTarget(text: string): string | null {
   const parts: string[] = [];
   let i = 5; // after 'COPY '
   for (;;) {
-    if (text[i] === '"') {
-      let name = '';
-      for (i++; ; ) {
-        const close = text.indexOf('"', i);
-        if (close < 0) return null;
-        name += text.slice(i, close);
-        i = close + 1;
-        if (text[i] !== '"') break;
-        name += '"'; // "" is a quote inside the name
-        i++;
-      }
-      parts.push(name);
-    } else {
-      const bare = /^[a-z_][a-z0-9_$]*/.exec(text.slice(i));
-      if (!bare) return null;
-      parts.push(bare[0]);
-      i += bare[0].length;
-    }
+    const id = identifierAt(text, i);
+    if (id === null || id === 'open') return null;
+    parts.push(id.name);
+    i = id.end;
     if (text[i] !== '.') break;
     i++;
   }
@@ -300,21 +302,17 @@ export async function loadCopyStream(source: AsyncIterable<Buffer>, opts: { para
  * statement names no table. A table split between sessions gets the sum.
  */
 export function rowsCopied(blocks: string[], sessions: { headers: string[]; output: () => string | null }[]): Record<string, number> | null {
-  const rows = new Map<string, number>();
-  for (const header of blocks) {
-    const table = copyTarget(header);
-    if (table === null) return null;
-    rows.set(table, 0);
-  }
+  const tableOf = new Map(blocks.map((header) => [header, copyTarget(header)]));
+  if ([...tableOf.values()].includes(null)) return null;
+  const rows = new Map([...tableOf.values()].map((table) => [table!, 0]));
   for (const s of sessions) {
     const output = s.output();
     if (output === null) return null;
     const tags = [...output.matchAll(/^COPY (\d+)$/gm)].map((m) => Number(m[1]));
     if (tags.length !== s.headers.length) return null;
     for (const [i, header] of s.headers.entries()) {
-      const table = copyTarget(header);
-      if (table === null) return null;
-      if (!rows.has(table)) return null; // a COPY sent that the stream never began: not what loadCopyStream does
+      const table = tableOf.get(header);
+      if (!table) return null; // a COPY sent that the stream never began: not what loadCopyStream does
       rows.set(table, rows.get(table)! + tags[i]!);
     }
   }
