@@ -67,17 +67,18 @@ export interface ComposeEnv {
 const TODO_DIGEST = /#\s*TODO digest:\s*(\S.*?)\s*$/;
 
 /**
- * The variables a compose file is interpolated with: --dotenv if given; else `.env` beside the file;
- * else the committed `.env.example` beside it (CI has no .env). The process environment wins, as in Compose.
+ * The variables a compose project is interpolated with: --dotenv if given; else `.env` in its directory (the
+ * compose file's, or an include's project_directory); else the committed `.env.example` there (CI has no .env).
+ * The process environment wins, as in Compose.
  */
-export function composeEnv(file: string, opts: { envFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ComposeEnv {
+export function composeEnv(projectDir: string, opts: { envFile?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): ComposeEnv {
   const processEnv = opts.env ?? process.env;
   let envFile: string | undefined;
   if (opts.envFile) {
     envFile = resolve(opts.cwd ?? process.cwd(), opts.envFile);
     if (!existsSync(envFile)) throw new UsageError(`env file not found: ${envFile}`);
   } else {
-    const dir = dirname(resolve(opts.cwd ?? process.cwd(), file));
+    const dir = resolve(opts.cwd ?? process.cwd(), projectDir);
     envFile = [resolve(dir, '.env'), resolve(dir, '.env.example')].find((f) => existsSync(f));
   }
   let fileEnv: Record<string, string> = {};

@@ -1,7 +1,7 @@
 // check-pinning: CI check that every compose image is pinned (no latest/floating tags, digests for critical services).
 // Example: npx tsx scripts/check-pinning.ts compose/compose.prod.yaml --format github
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve as absolutePath } from 'node:path';
+import { dirname, join, resolve as absolutePath } from 'node:path';
 import { isMap, parseDocument, type Node } from 'yaml';
 import { runScript, startIfEntry, type CommandSpec, type ScriptIO } from '../lib/cli.ts';
 import { defaultConfigPath, loadConfig } from '../lib/config.ts';
@@ -176,7 +176,7 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
       const paths = ctx.positionals.length ? ctx.positionals : defaultFiles();
       if (paths.length === 0) throw new UsageError('no compose files to check (compose/*.yaml is empty)');
 
-      const read = (p: string, env = composeEnv(p, envFile ? { envFile } : {}), from?: string) => {
+      const read = (p: string, env = composeEnv(dirname(p), envFile ? { envFile } : {}), from?: string) => {
         try {
           return { env, file: readComposeImages(p, env.env) };
         } catch (err) {
@@ -198,8 +198,7 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
           }
           for (const inc of file.includes) {
             if (seen(inc.file)) continue;
-            // composeEnv looks for .env beside the file it is given: the include's project directory.
-            const own = composeEnv(join(inc.projectDir, 'compose.yaml'), envFile ? { envFile } : inc.envFile ? { envFile: inc.envFile } : {});
+            const own = composeEnv(inc.projectDir, envFile ? { envFile } : inc.envFile ? { envFile: inc.envFile } : {});
             const incEnv = { ...own, env: { ...own.env, ...env.env } };
             all.push(read(inc.file, incEnv, `included by ${file.file}:${inc.line}`));
           }
