@@ -224,7 +224,7 @@ export function parseConfigText(text: string, where: { path: string; dir: string
   for (const path of w.interpolated) castInterpolated(data, path);
   if (!validate(data)) {
     // "url: must match pattern" after "url: variable DB_URL is not set" says the same thing twice.
-    const own = (validate.errors ?? []).filter((e) => !w.unset.has(dottedPath(pointerToSegments(e.instancePath))) || e.keyword === 'additionalProperties' || e.keyword === 'required');
+    const own = (validate.errors ?? []).filter((e) => !w.unset.has(dottedPath(pointerToSegments(e.instancePath))));
     errors.push(...formatAjvErrors(own));
   }
   if (errors.length > 0) throw new UsageError(`invalid config ${where.path}: ${errors.length} problem${errors.length > 1 ? 's' : ''}`, errors);

@@ -161,7 +161,7 @@ export async function checkMigrations(runner: Runner, s: AlembicSettings, out: S
     heads = parseHeads((await alembic(['heads'], 'heads', true)).stdout);
     if (history.length === 0) throw new OpsError('alembic history lists no revisions: is --app-dir the Alembic project, with its versions directory?');
   } catch (err) {
-    if (!(err instanceof AlembicError || err instanceof OpsError) || err.exitCode !== EXIT.failed) throw err;
+    if (!(err instanceof OpsError) || err.exitCode !== EXIT.failed) throw err; // AlembicError is one
     steps.push(failed('heads', err));
     skip('upgrade', 'autogenerate', 'stairway');
     return { steps, revisions: [] };

@@ -599,7 +599,8 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       if (long.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: ${long.join(', ')}: a database name is at most 63 bytes`);
       const twice = targets.filter((t, i) => targets.findIndex((u) => u.target === t.target) !== i).map((t) => t.target);
       if (twice.length) throw new UsageError(`invalid config: sources.postgres.restoreInto: more than one database would be restored into ${[...new Set(twice)].join(', ')}`);
-      const stagedName = (t: PgRestoreData['targets'][number]) => `llc_restore_${manifest.id.toLowerCase()}_${targets.indexOf(t)}`;
+      const stagedPrefix = `llc_restore_${manifest.id.toLowerCase()}_`;
+      const stagedName = (t: PgRestoreData['targets'][number]) => `${stagedPrefix}${targets.indexOf(t)}`;
       for (const t of targets) {
         if (t.exists) {
           const relations = Number(await query(runner, ep, t.target, RELATIONS_SQL));
@@ -629,7 +630,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       for (const name of existing) {
         if (/^llc_old_/.test(name)) ctx.out.warn(`postgres: database ${name} holds what an earlier --force restore replaced: drop it once it is not needed`);
         if (/^llc_scratch_/.test(name)) ctx.out.warn(`postgres: database ${name} is a restore drill's scratch copy (verify-latest --deep) left by a run that was killed: drop it once no drill is running`);
-        if (/^llc_restore_/.test(name) && !name.startsWith(`llc_restore_${manifest.id.toLowerCase()}_`)) ctx.out.warn(`postgres: database ${name} is a half-restored copy left by a restore of another set that was killed: drop it once no restore is running`);
+        if (/^llc_restore_/.test(name) && !name.startsWith(stagedPrefix)) ctx.out.warn(`postgres: database ${name} is a half-restored copy left by a restore of another set that was killed: drop it once no restore is running`);
       }
       if (refusals.length) throw new RefusedError('postgres: refusing to overwrite data', refusals);
       for (const t of targets) if (t.staged && existing.has(t.staged)) steps.push(`drop database ${t.staged} first: an interrupted restore of this set left it`);
