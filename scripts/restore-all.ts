@@ -93,7 +93,7 @@ export function main(argv: string[]): Promise<number> {
       for (const [i, s] of chosen.entries()) {
         const plan = plans[i]!;
         await s.restore(sourceContext, set.dir, set.manifest, plan, { force });
-        const diff = diffCounts(set.manifest.sources[s.name]!.counts, await s.countRestored(sourceContext, plan));
+        const diff = diffCounts(set.manifest.sources[s.name]!.counts, await s.countRestored(sourceContext, plan), s.countGroups?.());
         results[s.name] = diff;
         if (diff.length) throw new VerifyError(`${s.name}: restored counts differ from the manifest`, diff);
         out.ok(`${s.name}: counts match the manifest`);

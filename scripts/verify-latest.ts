@@ -65,7 +65,7 @@ async function deepDrill(ops: Ops, ctx: ScriptContext, set: CompleteSet, sources
       await source.verifyArtifacts(ops.sourceContext, set.dir, set.manifest, { forRestore: true });
       plan = await source.planRestore(ops.sourceContext, set.dir, set.manifest, { force: false, scratch: tag });
       await source.restore(ops.sourceContext, set.dir, set.manifest, plan, { force: false, scratch: tag });
-      const diff = diffCounts(set.manifest.sources[source.name]!.counts, await source.countRestored(ops.sourceContext, plan));
+      const diff = diffCounts(set.manifest.sources[source.name]!.counts, await source.countRestored(ops.sourceContext, plan), source.countGroups?.());
       for (const d of diff) problems.push({ message: `${source.name}: restore drill: ${d}` });
       if (!diff.length) ctx.out.ok(`${source.name}: restore drill counts match the manifest`);
     } catch (err) {

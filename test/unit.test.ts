@@ -16,6 +16,7 @@ import { writeSet } from './helpers/fake-sets.ts';
 import { LockedError, UsageError, VerifyError } from '../lib/errors.ts';
 import { compressionPlan, conninfoDb, dumpFileName, filterGlobals, pgEndpoint, quoteIdent } from '../lib/sources/postgres.ts';
 import { setIdFor, setIdToDate, artifactPath, cleanDeadRestoreScratch, restoreScratchPrefix, staleStaging } from '../lib/backup-set.ts';
+import { diffCounts } from '../lib/sources/types.ts';
 import { Writable } from 'node:stream';
 import { ensureDirSync, sha256File } from '../lib/fs-util.ts';
 import { createHash, randomBytes } from 'node:crypto';
@@ -476,4 +477,25 @@ test("a live restore's scratch directory under .staging is not an interrupted ru
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('diffCounts: each item on its own, grouped items by their sum, an item on one side only named on its own', () => {
+  const expected = { app: { 'public.a': 3, 'public.ev_0': 5, 'public.ev_1': 0, 'public.ev_2': 2 }, other: { 'public.x': 1 } };
+  assert.deepEqual(diffCounts(expected, structuredClone(expected)), []);
+  const moved = { app: { 'public.a': 3, 'public.ev_0': 1, 'public.ev_1': 4, 'public.ev_2': 2 }, other: { 'public.x': 1 } };
+  const groups = { app: { 'public.ev_0': 'public.ev', 'public.ev_1': 'public.ev', 'public.ev_2': 'public.ev' } };
+  assert.deepEqual(diffCounts(expected, moved), ['app public.ev_0: expected 5, found 1', 'app public.ev_1: expected 0, found 4']);
+  assert.deepEqual(diffCounts(expected, moved, groups), [], 'rows moved between partitions of one table');
+  const lost = { app: { ...moved.app, 'public.ev_1': 3 }, other: { 'public.x': 1 } };
+  assert.deepEqual(diffCounts(expected, lost, groups), ['app public.ev (its 3 partitions together): expected 7, found 6']);
+  const { 'public.ev_2': _, ...without } = moved.app;
+  // ev_2 missing is named; ev_0 and ev_1 still hold their 5 rows between them.
+  assert.deepEqual(diffCounts(expected, { app: without, other: { 'public.x': 2 } }, groups), ['app public.ev_2: expected 2, found absent', 'other public.x: expected 1, found 2']);
+  // Groups of one scope do not apply to another; a scope on one side only is named.
+  assert.deepEqual(diffCounts({ b: { 'public.ev_0': 1 } }, { b: { 'public.ev_0': 2 } }, groups), ['b public.ev_0: expected 1, found 2']);
+  assert.deepEqual(diffCounts({ a: {} }, { c: {} }), ['a: missing after restore', 'c: not in the backup']);
+  // A database named __proto__ is an entry like any other, not the object's prototype.
+  const proto = JSON.parse('{"__proto__": {"public.t": 1}}') as Record<string, Record<string, number>>;
+  assert.deepEqual(diffCounts(proto, JSON.parse('{"__proto__": {"public.t": 2}}') as Record<string, Record<string, number>>), ['__proto__ public.t: expected 1, found 2']);
+  assert.deepEqual(diffCounts(proto, {}), ['__proto__: missing after restore']);
 });

@@ -13,7 +13,7 @@ import { RefusedError, StepError, UsageError, VerifyError } from '../errors.ts';
 import { CommandError, composeExec, type Command, type ComposeSettings, type PipelineSink, type Runner } from '../run.ts';
 import { CopyStreamError, loadCopyStream, rowsCopied, type CopyStats } from '../pg-copy.ts';
 import { pgProgram } from '../tools.ts';
-import { diffCounts, ownEntry, setEntry, type BackupResult, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
+import { diffCounts, ownEntry, setEntry, type BackupResult, type CountGroups, type Counts, type RestoreOptions, type RestorePlan, type Source, type SourceContext } from './types.ts';
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 export const quoteLiteral = (text: string): string => `'${text.replace(/'/g, "''")}'`;
@@ -147,6 +147,29 @@ const RELATIONS_SQL = `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.
 
 export async function countRows(runner: Runner, ep: PgEndpoint, db: string): Promise<Record<string, number>> {
   return JSON.parse((await query(runner, ep, db, COUNTS_SQL)) || '{}') as Record<string, number>;
+}
+
+/**
+ * {"schema.partition": "schema.table"} for every partition (a table COUNTS_SQL counts) of a partitioned table with
+ * hash partitioning at any level, to its top table: the rows diffCounts compares as one sum (CountGroups). Catalogs
+ * of PostgreSQL 10 and later (no pg_partition_root, which came in 12).
+ */
+const HASH_PARTITIONS_SQL = `WITH RECURSIVE tree(root, relid) AS (
+  SELECT p.partrelid, p.partrelid FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid WHERE NOT c.relispartition
+  UNION ALL
+  SELECT t.root, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.relid
+)
+SELECT coalesce(json_object_agg(n.nspname || '.' || c.relname, rn.nspname || '.' || r.relname), '{}')
+  FROM tree t JOIN pg_class c ON c.oid = t.relid AND c.relkind = 'r' JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_class r ON r.oid = t.root JOIN pg_namespace rn ON rn.oid = r.relnamespace
+  WHERE EXISTS (SELECT 1 FROM tree h JOIN pg_partitioned_table hp ON hp.partrelid = h.relid WHERE h.root = t.root AND hp.partstrat = 'h');
+`;
+
+/** Rows of every table of a restored database, and its hash partitions' groups (one session). */
+export async function countRestoredRows(runner: Runner, ep: PgEndpoint, db: string): Promise<{ counts: Record<string, number>; hashPartitions: Record<string, string> }> {
+  const lines = (await query(runner, ep, db, `${COUNTS_SQL}${HASH_PARTITIONS_SQL}`)).split('\n');
+  if (lines.length !== 2) throw new Error(`unexpected answer to the row counts of ${db}: ${lines.length} lines`);
+  return { counts: JSON.parse(lines[0] || '{}') as Record<string, number>, hashPartitions: JSON.parse(lines[1] || '{}') as Record<string, string> };
 }
 
 const VERSION_SQL = "SELECT current_setting('server_version_num') || '|' || current_setting('server_version');";
@@ -325,6 +348,16 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
   const restoreFiles = new Map<string, string>();
   /** Row counts of restored databases by target name, taken once their table data was loaded (and before a swap). */
   const countedAfterLoad = new Map<string, Record<string, number>>();
+  /** Partitions of hash-partitioned tables in the databases counted with count(*), by manifest database: countGroups. */
+  const hashPartitions: CountGroups = {};
+  /** count(*) of every table of a restored database (`scope`: its name in the manifest), its hash partitions noted. */
+  const countRestoredDb = async (ctx: SourceContext, db: string, scope: string): Promise<Record<string, number>> => {
+    const r = await countRestoredRows(ctx.runner, ep, db);
+    setEntry(hashPartitions, scope, r.hashPartitions);
+    const tables = [...new Set(Object.values(r.hashPartitions))];
+    if (tables.length) ctx.out.detail(`postgres: ${db}: the partitions of hash-partitioned ${tables.join(', ')} are compared together: a restore may route a row into another partition (hash partitioning on an enum)`);
+    return r.counts;
+  };
   /** Table-of-contents lists for pg_restore -L, under <root>/.staging (removed by dispose, or by the next run if we die). */
   let listDir: string | undefined;
   let loads = 0;
@@ -438,7 +471,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
    * own: nothing else writes to its new tables, and nothing restored after the table data (indexes, constraints,
    * triggers created then) adds or removes rows. An existing database may have other sessions writing.
    */
-  const countsAfterLoad = async (ctx: SourceContext, db: string, expected: Record<string, number>, copied: Record<string, number> | null, created: boolean): Promise<Record<string, number>> => {
+  const countsAfterLoad = async (ctx: SourceContext, db: string, scope: string, expected: Record<string, number>, copied: Record<string, number> | null, created: boolean): Promise<Record<string, number>> => {
     if (!created) ctx.out.detail(`postgres: ${db}: an existing database (other sessions may write to it): counting every table`);
     else if (!copied) ctx.out.detail(`postgres: ${db}: the load's COPY counts could not be read: counting every table`);
     else {
@@ -449,7 +482,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
       }
       ctx.out.detail(`postgres: ${db}: the tables and rows the load stored differ from the manifest for ${differ} table(s) (as when a partitioned parent loads its partitions' rows): counting every table`);
     }
-    return countRows(ctx.runner, ep, db);
+    return countRestoredDb(ctx, db, scope);
   };
 
   return {
@@ -681,7 +714,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
               if (file) {
                 const stats = await loadArchive(ctx, artifact, file, into, setDir, createIt);
                 // Counted before the step ends: a count that fails drops what was created, like a load that fails.
-                return { ...stats, counts: await countsAfterLoad(ctx, into, ownEntry(expected, t.db) ?? {}, stats.copied, Boolean(t.staged) || !t.exists) };
+                return { ...stats, counts: await countsAfterLoad(ctx, into, t.db, ownEntry(expected, t.db) ?? {}, stats.copied, Boolean(t.staged) || !t.exists) };
               }
               // From a pipe (compose: the archive is on the host, pg_restore in the container): one transaction.
               const { cmds, stdin } = readerFor(artifact, artifactPath(setDir, t.dump), ['pg_restore', '--exit-on-error', '--single-transaction', '-d', conninfoDb(into)]);
@@ -707,11 +740,11 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
           // Counts before the swap: a restore that came out wrong never replaces the live database.
           const counted =
             loaded?.counts ??
-            (await countRows(runner, ep, into).catch(async (err: unknown) => {
+            (await countRestoredDb(ctx, into, t.db).catch(async (err: unknown) => {
               await dropDatabase(runner, into).catch(() => {});
               throw err;
             }));
-          const diff = diffCounts({ [t.db]: ownEntry(expected, t.db) ?? {} }, { [t.db]: counted });
+          const diff = diffCounts({ [t.db]: ownEntry(expected, t.db) ?? {} }, { [t.db]: counted }, hashPartitions);
           if (diff.length) {
             await dropDatabase(runner, into);
             throw new VerifyError(`postgres: restored ${t.db} does not match the manifest; ${t.target} left unchanged`, diff);
@@ -752,9 +785,11 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     async countRestored(ctx, plan) {
       const data = plan.data as PgRestoreData;
       const counts: Counts = {};
-      for (const t of data.targets) setEntry(counts, t.db, countedAfterLoad.get(t.target) ?? (await countRows(ctx.runner, ep, t.target)));
+      for (const t of data.targets) setEntry(counts, t.db, countedAfterLoad.get(t.target) ?? (await countRestoredDb(ctx, t.target, t.db)));
       return counts;
     },
+
+    countGroups: () => hashPartitions,
 
     async cleanup(ctx, plan) {
       const data = plan.data as PgRestoreData;
