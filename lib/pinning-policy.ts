@@ -10,7 +10,7 @@ export interface PinningPolicy {
 }
 
 export const DEFAULT_CRITICAL = ['postgres', 'qdrant', 'minio', 'neo4j', 'reverse-proxy'];
-export const DEFAULT_FLOATING_TAGS = ['latest', 'stable', 'main', 'master', 'edge', 'nightly', 'dev'];
+export const DEFAULT_FLOATING_TAGS = ['latest', 'stable', 'main', 'master', 'edge', 'nightly', 'dev', 'lts', 'current', 'mainline', 'alpine', 'slim'];
 
 export const DEFAULT_POLICY: PinningPolicy = { critical: DEFAULT_CRITICAL, floatingTags: DEFAULT_FLOATING_TAGS };
 
@@ -37,6 +37,7 @@ export type Rule =
   | 'stale-digest-todo'
   | 'no-digest'
   | 'digest-only'
+  | 'major-only'
   // Set by --resolve / --write, not by checkImage.
   | 'resolve-failed'
   | 'digest-mismatch'
@@ -109,6 +110,10 @@ export function checkImage(input: ImageInput, policy: PinningPolicy = DEFAULT_PO
   }
 
   if (ref.digest === undefined && (ref.tag === undefined || floating)) return { ref, findings };
+  // "15", "v2", "22-bookworm-slim": a major version alone moves to each of its releases. Four digits and more are
+  // build numbers or dates, which usually do not move.
+  const major = ref.digest === undefined && ref.tag !== undefined ? /^v?(\d{1,3})(?:-[A-Za-z][\w.-]*)?$/.exec(ref.tag) : null;
+  if (major) findings.push(warn('major-only', `image ${shown} names only major version ${major[1]}: it moves to every ${major[1]}.x release (pin the full version, or add a digest)`));
   if (ref.digest === undefined) {
     if (critical && input.todoDigest) {
       findings.push(warn('digest-todo', `critical service without a digest, acknowledged by "TODO digest: ${input.todoDigest}" (run check-pinning --resolve --write where the registry is reachable)`));

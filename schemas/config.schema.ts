@@ -185,7 +185,7 @@ export const configSchema = {
       description: 'scripts/check-pinning.ts policy (docs/versions.md); without this section the defaults apply',
       properties: {
         critical: { type: 'array', items: nonEmptyString, uniqueItems: true, description: 'services whose image needs a digest; default postgres, qdrant, minio, neo4j, reverse-proxy' },
-        floatingTags: { type: 'array', items: nonEmptyString, uniqueItems: true, description: 'tags that fail the check; default latest, stable, main, master, edge, nightly, dev ("latest" always fails)' },
+        floatingTags: { type: 'array', items: nonEmptyString, uniqueItems: true, description: 'tags that fail the check; default latest, stable, main, master, edge, nightly, dev, lts, current, mainline, alpine, slim ("latest" always fails)' },
       },
     },
   },

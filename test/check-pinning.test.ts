@@ -50,11 +50,19 @@ test('policy: missing tag, latest and configured floating tags fail; digest-only
   assert.deepEqual(judge({ raw: 'postgres' }), ['error:missing-tag']);
   assert.deepEqual(judge({ raw: 'postgres:latest' }), ['error:floating-tag']);
   assert.deepEqual(judge({ raw: 'postgres:LATEST' }), ['error:floating-tag']);
-  for (const tag of ['stable', 'main', 'master', 'edge', 'nightly', 'dev']) assert.deepEqual(judge({ raw: `app:${tag}` }), ['error:floating-tag'], tag);
+  for (const tag of ['stable', 'main', 'master', 'edge', 'nightly', 'dev', 'lts', 'current', 'mainline', 'alpine', 'slim']) assert.deepEqual(judge({ raw: `app:${tag}` }), ['error:floating-tag'], tag);
   assert.deepEqual(judge({ raw: `postgres:latest@sha256:${HEX}` }), ['error:floating-tag']);
   assert.deepEqual(judge({ raw: `postgres@sha256:${HEX}` }), ['warning:digest-only']);
   assert.deepEqual(judge({ raw: 'postgres:17.6' }), ['warning:no-digest']);
   assert.deepEqual(judge({ raw: `postgres:17.6@sha256:${HEX}` }), []);
+});
+
+test('policy: a tag naming only a major version warns that it moves; a digest pins it; build numbers are not majors', () => {
+  for (const tag of ['15', 'v2', '22-bookworm-slim', '3-alpine']) assert.deepEqual(judge({ raw: `app:${tag}` }), ['warning:major-only', 'warning:no-digest'], tag);
+  assert.match(checkImage({ service: 'app', interpolationErrors: [], raw: 'postgres:15', value: 'postgres:15' }).findings[0]!.message, /names only major version 15: it moves to every 15\.x release/);
+  assert.deepEqual(judge({ raw: 'postgres:15', service: 'postgres' }), ['warning:major-only', 'error:critical-needs-digest']);
+  for (const tag of ['15.4', '2.10.2-alpine', '20241125', '1234', 'RELEASE.2025-09-07T16-13-09Z']) assert.deepEqual(judge({ raw: `app:${tag}` }), ['warning:no-digest'], tag);
+  assert.deepEqual(judge({ raw: `app:15@sha256:${HEX}` }), []);
 });
 
 test('policy: configured floating tags replace the defaults, but latest always stays floating', () => {
