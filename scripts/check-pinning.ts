@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve as absolutePath } from 'node:path';
 import { isMap, parseDocument, type Node } from 'yaml';
-import { runScript, startIfEntry, type CommandSpec, type ScriptIO } from '../lib/cli.ts';
+import { runScript, startIfEntry, type CommandSpec, type ScriptContext, type ScriptIO } from '../lib/cli.ts';
 import { defaultConfigPath, loadConfig } from '../lib/config.ts';
 import { composeEnv, readComposeImages, resolveInherited, type ComposeFile, type ComposeImage } from '../lib/compose-images.ts';
 import { checkImage, hasViolation, pinningPolicy, type Finding, type PinningPolicy } from '../lib/pinning-policy.ts';
@@ -130,6 +130,17 @@ export function githubAnnotation(r: ImageReport, f: Finding): string {
   return `::${kind} file=${ghProp(r.file)},line=${r.line},col=${r.col},title=${ghProp(`check-pinning ${f.rule}`)}::${ghData(`service ${r.service}: ${f.message}`)}`;
 }
 
+/**
+ * A check that cannot run (exit 2: an unreadable file, invalid YAML, a circle of includes) as annotations too, so a
+ * workflow shows it on the file: one per detail that names a place (`file:line:col: what`), else the message.
+ */
+export function githubUsageAnnotations(err: UsageError): string[] {
+  const title = ghProp('check-pinning');
+  const located = err.details.map((d) => /^(.+?):(\d+):(\d+): (.*)$/s.exec(d)).filter((m) => m !== null);
+  if (!located.length) return [`::error title=${title}::${ghData([err.message, ...err.details].join('\n'))}`];
+  return located.map((m) => `::error file=${ghProp(m[1]!)},line=${m[2]},col=${m[3]},title=${title}::${ghData(`${err.message}: ${m[4]}`)}`);
+}
+
 function reportText(out: Output, reports: ImageReport[]): void {
   for (const r of reports) {
     const at = `${location(r)} ${r.service}`;
@@ -165,159 +176,168 @@ export function main(argv: string[], io: ScriptIO = {}): Promise<number> {
     spec,
     argv,
     async (ctx) => {
-      const out = ctx.out;
-      const format = (ctx.values.format as string | undefined) ?? 'text';
-      if (format !== 'text' && format !== 'github') throw new UsageError(`--format must be text or github, not "${format}"`);
-      if (format === 'github' && out.json) throw new UsageError('--format github and --json both claim stdout: choose one');
-      const write = Boolean(ctx.values.write);
-      const resolve = Boolean(ctx.values.resolve) || write;
-      const envFile = ctx.values.dotenv as string | undefined;
-      const policy = loadPolicy(ctx.values.config as string | undefined, envFile);
-      const paths = ctx.positionals.length ? ctx.positionals : defaultFiles();
-      if (paths.length === 0) throw new UsageError('no compose files to check (compose/*.yaml is empty)');
-
-      const read = (p: string, env = composeEnv(dirname(p), envFile ? { envFile } : {}), from?: string) => {
-        try {
-          return { env, file: readComposeImages(p, env.env) };
-        } catch (err) {
-          if (from && err instanceof UsageError) throw new UsageError(`${err.message} (${from})`, err.details);
-          throw err;
-        }
-      };
-      // Files a checked file pulls in are part of the stack, and their images are checked too: the file a service
-      // extends (interpolated with the variables of the project that extends it, as Compose does), and the files
-      // of a top-level include: (each a project of its own, with its env_file or else the .env of its project
-      // directory for defaults; the including project's variables win over those, as in compose-go).
-      const readAll = () => {
-        const all = paths.map((p) => read(p));
-        const seen = (p: string) => all.some((f) => absolutePath(f.file.file) === p);
-        for (let i = 0; i < all.length; i++) {
-          const { env, file } = all[i]!;
-          for (const img of file.images) {
-            if (img.extendsFile && !seen(img.extendsFile)) all.push(read(img.extendsFile, env, `extended by service ${img.service} in ${file.file}`));
-          }
-          for (const inc of file.includes) {
-            if (seen(inc.file)) continue;
-            const own = composeEnv(inc.projectDir, envFile ? { envFile } : inc.envFile ? { envFile: inc.envFile } : {});
-            const incEnv = { ...own, env: { ...own.env, ...env.env } };
-            all.push(read(inc.file, incEnv, `included by ${file.file}:${inc.line}`));
-          }
-        }
-        resolveInherited(all.map((f) => f.file));
-        return all;
-      };
-      let files = readAll();
-      // A check that finds nothing to check passes on anything: an empty or wrong file is a usage error.
-      if (files.every((f) => f.file.images.length === 0)) {
-        throw new UsageError(`no services in ${files.map((f) => f.file.file).join(', ')}: nothing to check (an empty file, or not the compose file?)`);
+      try {
+        return await check(ctx);
+      } catch (err) {
+        if (ctx.values.format === 'github' && !ctx.out.json && err instanceof UsageError) stdout.write(`${githubUsageAnnotations(err).join('\n')}\n`);
+        throw err;
       }
-      for (const f of files) out.detail(`${f.file.file}: variables from ${f.env.envFile ?? 'the process environment only'}`);
-
-      // Resolve before judging, so that --write is judged on what it wrote.
-      const resolved = new Map<string, ResolvedDigest | RegistryError>();
-      const key = (img: ComposeImage) => `${img.file}\0${img.service}`;
-      if (resolve) {
-        const client = new RegistryClient({ insecureHosts: (ctx.values['insecure-registry'] as string[] | undefined) ?? [], signal: ctx.signal });
-        const byRef = new Map<string, Promise<ResolvedDigest>>();
-        for (const { file } of files) {
-          for (const img of file.images) {
-            const ref = resolvable(img, policy);
-            if (!ref) continue;
-            const id = `${ref.domain}/${ref.path}:${ref.tag}`;
-            if (!byRef.has(id)) byRef.set(id, client.resolveDigest(ref));
-            try {
-              resolved.set(key(img), await byRef.get(id)!);
-            } catch (err) {
-              if (!(err instanceof RegistryError)) throw err;
-              resolved.set(key(img), err);
-            }
-          }
-        }
-      }
-
-      const written = new Set<string>();
-      const writeNotes = new Map<string, string>();
-      if (write) {
-        for (const { file } of files) {
-          const pins = new Map<ComposeImage, string>();
-          for (const img of file.images) {
-            const r = resolved.get(key(img));
-            if (!r || r instanceof RegistryError || img.value === undefined) continue;
-            const ref = parseImageRef(img.value);
-            if (!ref.ok || ref.ref.digest) continue;
-            const why = notWritable(img);
-            if (why) {
-              writeNotes.set(key(img), why);
-              continue;
-            }
-            pins.set(img, withDigest(img.raw!, r.digest));
-          }
-          if (pins.size === 0) continue;
-          const text = applyPins(file, pins);
-          await writeFileAtomic(file.file, text, statSync(file.file).mode & 0o777);
-          for (const img of pins.keys()) written.add(key(img));
-          out.detail(`${file.file}: wrote ${pins.size} digest${pins.size === 1 ? '' : 's'}`);
-        }
-        if (written.size) files = readAll();
-      }
-
-      const reports: ImageReport[] = [];
-      for (const { file } of files) {
-        for (const img of file.images) {
-          const verdict = checkImage(img, policy);
-          const findings = [...verdict.findings];
-          const r = resolved.get(key(img));
-          const report: ImageReport = {
-            file: img.file,
-            line: img.line,
-            col: img.col,
-            service: img.service,
-            ...(img.raw !== undefined ? { image: img.raw } : {}),
-            ...(img.value !== undefined && img.value !== img.raw ? { interpolated: img.value } : {}),
-            ...(verdict.ref ? { ref: refSummary(verdict.ref) } : {}),
-            findings,
-          };
-          if (r instanceof RegistryError) {
-            findings.push({ severity: 'error', rule: 'resolve-failed', message: `cannot resolve: ${r.message}` });
-          } else if (r && verdict.ref) {
-            report.resolved = { digest: r.digest, source: r.source, pinned: withDigest(img.value!, r.digest) };
-            if (written.has(key(img))) report.written = true;
-            const pinned = verdict.ref.digest;
-            if (pinned && pinned !== r.digest && !report.written) {
-              findings.push({ severity: 'warning', rule: 'digest-mismatch', message: `the registry now serves ${r.digest} for tag "${verdict.ref.tag}", not the pinned ${pinned} (the tag was re-pushed; re-pin deliberately)` });
-            }
-            // An image through an anchor that was pinned where the anchor is defined has its digest now: no note.
-            const note = pinned ? undefined : writeNotes.get(key(img));
-            if (note) findings.push({ severity: 'warning', rule: 'not-written', message: `not written: ${note}` });
-          }
-          reports.push(report);
-        }
-      }
-
-      const failed = reports.some((r) => hasViolation(r.findings));
-      const summary = summaryLine(reports, files.length);
-      if (format === 'github') {
-        const lines = reports.flatMap((r) => [
-          ...r.findings.map((f) => githubAnnotation(r, f)),
-          ...(r.resolved ? [`${location(r)} ${r.service}: ${r.resolved.pinned}${r.written ? ' (written)' : ''}`] : []),
-        ]);
-        stdout.write([...lines, `check-pinning: ${summary}`, ''].join('\n'));
-      } else {
-        reportText(out, reports);
-        (failed ? out.error.bind(out) : out.info.bind(out))(`check-pinning: ${summary}`);
-      }
-      out.result({
-        ok: !failed,
-        exitCode: failed ? EXIT.failed : EXIT.ok,
-        files: files.map((f) => ({ file: f.file.file, envFile: f.env.envFile ?? null })),
-        policy,
-        images: reports,
-        summary,
-      });
-      return failed ? EXIT.failed : EXIT.ok;
     },
     io,
   );
+
+  async function check(ctx: ScriptContext): Promise<number> {
+    const out = ctx.out;
+    const format = (ctx.values.format as string | undefined) ?? 'text';
+    if (format !== 'text' && format !== 'github') throw new UsageError(`--format must be text or github, not "${format}"`);
+    if (format === 'github' && out.json) throw new UsageError('--format github and --json both claim stdout: choose one');
+    const write = Boolean(ctx.values.write);
+    const resolve = Boolean(ctx.values.resolve) || write;
+    const envFile = ctx.values.dotenv as string | undefined;
+    const policy = loadPolicy(ctx.values.config as string | undefined, envFile);
+    const paths = ctx.positionals.length ? ctx.positionals : defaultFiles();
+    if (paths.length === 0) throw new UsageError('no compose files to check (compose/*.yaml is empty)');
+
+    const read = (p: string, env = composeEnv(dirname(p), envFile ? { envFile } : {}), from?: string) => {
+      try {
+        return { env, file: readComposeImages(p, env.env) };
+      } catch (err) {
+        if (from && err instanceof UsageError) throw new UsageError(`${err.message} (${from})`, err.details);
+        throw err;
+      }
+    };
+    // Files a checked file pulls in are part of the stack, and their images are checked too: the file a service
+    // extends (interpolated with the variables of the project that extends it, as Compose does), and the files
+    // of a top-level include: (each a project of its own, with its env_file or else the .env of its project
+    // directory for defaults; the including project's variables win over those, as in compose-go).
+    const readAll = () => {
+      const all = paths.map((p) => read(p));
+      const seen = (p: string) => all.some((f) => absolutePath(f.file.file) === p);
+      for (let i = 0; i < all.length; i++) {
+        const { env, file } = all[i]!;
+        for (const img of file.images) {
+          if (img.extendsFile && !seen(img.extendsFile)) all.push(read(img.extendsFile, env, `extended by service ${img.service} in ${file.file}`));
+        }
+        for (const inc of file.includes) {
+          if (seen(inc.file)) continue;
+          const own = composeEnv(inc.projectDir, envFile ? { envFile } : inc.envFile ? { envFile: inc.envFile } : {});
+          const incEnv = { ...own, env: { ...own.env, ...env.env } };
+          all.push(read(inc.file, incEnv, `included by ${file.file}:${inc.line}`));
+        }
+      }
+      resolveInherited(all.map((f) => f.file));
+      return all;
+    };
+    let files = readAll();
+    // A check that finds nothing to check passes on anything: an empty or wrong file is a usage error.
+    if (files.every((f) => f.file.images.length === 0)) {
+      throw new UsageError(`no services in ${files.map((f) => f.file.file).join(', ')}: nothing to check (an empty file, or not the compose file?)`);
+    }
+    for (const f of files) out.detail(`${f.file.file}: variables from ${f.env.envFile ?? 'the process environment only'}`);
+
+    // Resolve before judging, so that --write is judged on what it wrote.
+    const resolved = new Map<string, ResolvedDigest | RegistryError>();
+    const key = (img: ComposeImage) => `${img.file}\0${img.service}`;
+    if (resolve) {
+      const client = new RegistryClient({ insecureHosts: (ctx.values['insecure-registry'] as string[] | undefined) ?? [], signal: ctx.signal });
+      const byRef = new Map<string, Promise<ResolvedDigest>>();
+      for (const { file } of files) {
+        for (const img of file.images) {
+          const ref = resolvable(img, policy);
+          if (!ref) continue;
+          const id = `${ref.domain}/${ref.path}:${ref.tag}`;
+          if (!byRef.has(id)) byRef.set(id, client.resolveDigest(ref));
+          try {
+            resolved.set(key(img), await byRef.get(id)!);
+          } catch (err) {
+            if (!(err instanceof RegistryError)) throw err;
+            resolved.set(key(img), err);
+          }
+        }
+      }
+    }
+
+    const written = new Set<string>();
+    const writeNotes = new Map<string, string>();
+    if (write) {
+      for (const { file } of files) {
+        const pins = new Map<ComposeImage, string>();
+        for (const img of file.images) {
+          const r = resolved.get(key(img));
+          if (!r || r instanceof RegistryError || img.value === undefined) continue;
+          const ref = parseImageRef(img.value);
+          if (!ref.ok || ref.ref.digest) continue;
+          const why = notWritable(img);
+          if (why) {
+            writeNotes.set(key(img), why);
+            continue;
+          }
+          pins.set(img, withDigest(img.raw!, r.digest));
+        }
+        if (pins.size === 0) continue;
+        const text = applyPins(file, pins);
+        await writeFileAtomic(file.file, text, statSync(file.file).mode & 0o777);
+        for (const img of pins.keys()) written.add(key(img));
+        out.detail(`${file.file}: wrote ${pins.size} digest${pins.size === 1 ? '' : 's'}`);
+      }
+      if (written.size) files = readAll();
+    }
+
+    const reports: ImageReport[] = [];
+    for (const { file } of files) {
+      for (const img of file.images) {
+        const verdict = checkImage(img, policy);
+        const findings = [...verdict.findings];
+        const r = resolved.get(key(img));
+        const report: ImageReport = {
+          file: img.file,
+          line: img.line,
+          col: img.col,
+          service: img.service,
+          ...(img.raw !== undefined ? { image: img.raw } : {}),
+          ...(img.value !== undefined && img.value !== img.raw ? { interpolated: img.value } : {}),
+          ...(verdict.ref ? { ref: refSummary(verdict.ref) } : {}),
+          findings,
+        };
+        if (r instanceof RegistryError) {
+          findings.push({ severity: 'error', rule: 'resolve-failed', message: `cannot resolve: ${r.message}` });
+        } else if (r && verdict.ref) {
+          report.resolved = { digest: r.digest, source: r.source, pinned: withDigest(img.value!, r.digest) };
+          if (written.has(key(img))) report.written = true;
+          const pinned = verdict.ref.digest;
+          if (pinned && pinned !== r.digest && !report.written) {
+            findings.push({ severity: 'warning', rule: 'digest-mismatch', message: `the registry now serves ${r.digest} for tag "${verdict.ref.tag}", not the pinned ${pinned} (the tag was re-pushed; re-pin deliberately)` });
+          }
+          // An image through an anchor that was pinned where the anchor is defined has its digest now: no note.
+          const note = pinned ? undefined : writeNotes.get(key(img));
+          if (note) findings.push({ severity: 'warning', rule: 'not-written', message: `not written: ${note}` });
+        }
+        reports.push(report);
+      }
+    }
+
+    const failed = reports.some((r) => hasViolation(r.findings));
+    const summary = summaryLine(reports, files.length);
+    if (format === 'github') {
+      const lines = reports.flatMap((r) => [
+        ...r.findings.map((f) => githubAnnotation(r, f)),
+        ...(r.resolved ? [`${location(r)} ${r.service}: ${r.resolved.pinned}${r.written ? ' (written)' : ''}`] : []),
+      ]);
+      stdout.write([...lines, `check-pinning: ${summary}`, ''].join('\n'));
+    } else {
+      reportText(out, reports);
+      (failed ? out.error.bind(out) : out.info.bind(out))(`check-pinning: ${summary}`);
+    }
+    out.result({
+      ok: !failed,
+      exitCode: failed ? EXIT.failed : EXIT.ok,
+      files: files.map((f) => ({ file: f.file.file, envFile: f.env.envFile ?? null })),
+      policy,
+      images: reports,
+      summary,
+    });
+    return failed ? EXIT.failed : EXIT.ok;
+  }
 }
 
 startIfEntry(import.meta.url, main);

@@ -387,3 +387,20 @@ test('the default file set is compose/*.yaml of the working directory', async (t
   assert.deepEqual(doc.files.map((f) => f.file), ['compose/compose.extra.yaml', 'compose/compose.prod.yaml']);
   assert.equal(readFileSync(join(dir, 'compose', 'compose.prod.yaml'), 'utf8'), readFileSync(join(ROOT, 'compose', 'compose.prod.yaml'), 'utf8'), 'a check never writes');
 });
+
+test('--format github: a check that cannot run (exit 2) is an annotation too, on the file and line when it names one', async (t) => {
+  const dir = tempDir(t);
+  const bad = join(dir, 'compose.yaml');
+  writeFileSync(bad, 'services:\n  a:\n    image: [unclosed\n');
+  const r = await checkPinning([bad, '--format', 'github']);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  const annotations = r.stdout.split('\n').filter((l) => l.startsWith('::'));
+  assert.equal(annotations.length, 1, r.stdout);
+  assert.match(annotations[0]!, /^::error file=[^,]*compose\.yaml,line=4,col=1,title=check-pinning::invalid YAML in .*compose\.yaml: Flow sequence/);
+  const missing = await checkPinning([join(dir, 'absent.yaml'), '--format', 'github']);
+  assert.equal(missing.code, 2);
+  assert.deepEqual(missing.stdout.split('\n').filter((l) => l.startsWith('::')), [`::error title=check-pinning::cannot read ${join(dir, 'absent.yaml').replace(/%/g, '%25')}: ENOENT`]);
+  // Text format and bad flags: no annotations.
+  assert.ok(!(await checkPinning([bad])).stdout.includes('::error'));
+  assert.ok(!(await checkPinning([bad, '--format', 'xml'])).stdout.includes('::error'));
+});
