@@ -65,11 +65,16 @@ export function main(argv: string[]): Promise<number> {
 
     const command = `migrate ${argv.join(' ')}`.trim();
     if (ctx.dryRun) {
-      if (state.current.length > 1) throw new UsageError(`the database is at ${state.current.length} revisions: Alembic's offline SQL needs one starting revision`);
-      const sql = (await runAlembic(runner, alembicCommand(s, sqlArgs('upgrade', state.current[0] ?? null, target)), 'upgrade --sql', { readOnly: true })).stdout;
+      // Alembic's offline SQL starts from one revision: a database on both branches of a merge has two. The plan
+      // (the revisions, the backup, the command) still stands; only the SQL cannot be shown.
+      const sql =
+        state.current.length > 1
+          ? null
+          : (await runAlembic(runner, alembicCommand(s, sqlArgs('upgrade', state.current[0] ?? null, target)), 'upgrade --sql', { readOnly: true })).stdout;
       if (!noBackup) await runBackup(ops, { only: ['postgres'], tags: [PRE_MIGRATION_TAG], command });
       out.plan(runner.display(upgradeCommand(s, target)));
-      printSql(out, sql);
+      if (sql === null) out.warn(`the SQL is not shown: the database is at ${state.current.length} revisions (${describeRevisions(state.current)}), and Alembic's offline SQL starts from one`);
+      else printSql(out, sql);
       out.ok('dry run: nothing was changed');
       out.result({ ok: true, dryRun: true, from: state.current, to: target, pending: pending.map((r) => ({ id: r.id, message: r.message })), sql });
       return EXIT.ok;

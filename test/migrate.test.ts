@@ -251,6 +251,23 @@ describe('migrate and rollback (real Alembic, real PostgreSQL)', { skip }, () =>
     assert.equal(version(db), R2);
   });
 
+  test('a database on both branches of a pending merge: --dry-run shows the plan and says why no SQL (exit 0); migrate applies the merge', async () => {
+    const merged = fixtureApp('merged', work);
+    const [MERGE, BRANCH] = ['5e4f6a7b8c05', '4e5f6a7b8c09'];
+    const { db, config, backups } = setup(merged);
+    assert.equal((await run('migrate.ts', ['--config', config, '--no-backup'])).code, 0);
+    // The merge revision changes no schema: a database that had both branches applied before it existed is here.
+    pg.sql(`DELETE FROM alembic_version; INSERT INTO alembic_version VALUES ('${R3}'), ('${BRANCH}');`, db);
+    const dry = await run('migrate.ts', ['--config', config, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, new RegExp(`apply ${MERGE}`));
+    assert.match(dry.stdout + dry.stderr, /the SQL is not shown: the database is at 2 revisions .*Alembic's offline SQL starts from one/);
+    assert.deepEqual(sets(backups), [], 'a dry run takes no backup');
+    const real = await run('migrate.ts', ['--config', config, '--no-backup']);
+    assert.equal(real.code, 0, real.stdout + real.stderr);
+    assert.equal(version(db), MERGE);
+  });
+
   test('two heads: migrate refuses (exit 5) even with --to naming one of them, and takes no backup', async () => {
     const twoHeads = fixtureApp('two-heads', work);
     const { db, config, backups } = setup(twoHeads);
