@@ -542,8 +542,8 @@ test('a database named __proto__ backs up and restores (into its restoreInto nam
 test("row counts come from the load when they match the manifest, from count(*) when rows went through a partitioned parent", { skip }, async () => {
   env.pg.sql('CREATE DATABASE hashed;');
   // pg_dump loads hash partitions keyed on an enum through their parent (COPY public.hp ... for hp0): psql's COPY
-  // tags then name the parent, the manifest the partition. One partition: an enum's hash depends on its values'
-  // OIDs, which a restore changes, so with several the rows may land in other partitions than the dump's.
+  // tags then name the parent, the manifest the partition. One partition here: an enum's hash depends on its values'
+  // OIDs, which a restore changes, so with several the rows may land in other partitions (the next test).
   env.pg.sql(
     `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
      CREATE TABLE hp (m mood, v int) PARTITION BY HASH (m);

@@ -355,7 +355,7 @@ export function createPostgresSource(cfg: PostgresConfig, compose?: ComposeSetti
     const r = await countRestoredRows(ctx.runner, ep, db);
     setEntry(hashPartitions, scope, r.hashPartitions);
     const tables = [...new Set(Object.values(r.hashPartitions))];
-    if (tables.length) ctx.out.detail(`postgres: ${db}: the partitions of hash-partitioned ${tables.join(', ')} are compared together: a restore may route a row into another partition (hash partitioning on an enum)`);
+    if (tables.length) ctx.out.detail(`postgres: ${db}: the partitions of hash-partitioned ${tables.join(', ')} are compared together: a restore may route a row into another partition (as hashing an enum does)`);
     return r.counts;
   };
   /** Table-of-contents lists for pg_restore -L, under <root>/.staging (removed by dispose, or by the next run if we die). */
