@@ -54,10 +54,12 @@ export async function incompleteSets(root: string): Promise<{ id: string; proble
 /**
  * The set to verify or restore: `id` if given (must be complete), else the newest complete set holding every
  * source in `needs` (a pre-migration set of PostgreSQL alone is not "the latest backup" of a four-store config).
+ * `sets`: the complete sets under `root` when the caller has listed them for its own use (each manifest is read
+ * and validated once per run, not once per question).
  */
-export async function pickSet(root: string, opts: { id?: string; needs: SourceName[]; remedy?: (newest: CompleteSet) => string }): Promise<CompleteSet> {
+export async function pickSet(root: string, opts: { id?: string; needs: SourceName[]; remedy?: (newest: CompleteSet) => string; sets?: CompleteSet[] }): Promise<CompleteSet> {
   if (opts.id !== undefined && !SET_ID.test(opts.id)) throw new UsageError(`--from: ${JSON.stringify(opts.id)} is not a set id (like 20261124T023000Z)`);
-  const sets = await listCompleteSets(root);
+  const sets = opts.sets ?? (await listCompleteSets(root));
   if (opts.id) {
     const found = sets.find((s) => s.id === opts.id);
     if (found) return found;

@@ -42,14 +42,16 @@ export function main(argv: string[]): Promise<number> {
     // pre-migration set holds PostgreSQL only) is not the whole stack, and is named for --from.
     const wanted = sources.map((s) => s.name);
     const held = (x: CompleteSet) => wanted.filter((n) => x.manifest.sources[n]);
+    const complete = await listCompleteSets(root);
     const set = await pickSet(root, {
+      sets: complete,
       id: ctx.values.from as string | undefined,
       needs: wanted,
       remedy: (newest) => `restore what it holds with --from ${newest.id}${held(newest).length ? ` --only ${held(newest).join(',')}` : ''}`,
     });
     if (ctx.values.from === undefined) {
       // Newer sets with part of what was asked for (a pre-migration set: PostgreSQL only), each with its command.
-      for (const newer of (await listCompleteSets(root)).filter((x) => x.id > set.id && held(x).length > 0)) {
+      for (const newer of complete.filter((x) => x.id > set.id && held(x).length > 0)) {
         out.info(`newer set ${newer.id} holds only ${held(newer).join(', ')} of ${wanted.join(', ')}: not chosen (restore it with --from ${newer.id} --only ${held(newer).join(',')})`);
       }
     }

@@ -97,7 +97,8 @@ export function main(argv: string[]): Promise<number> {
     };
     try {
       for (const s of await incompleteSets(root)) out.warn(`ignored incomplete set ${s.id}: ${s.problems.join('; ')}`);
-      const set = await pickSet(root, { id: ctx.values.from as string | undefined, needs: sources.map((s) => s.name), remedy: (newest) => `check it with --from ${newest.id}` });
+      const complete = await listCompleteSets(root);
+      const set = await pickSet(root, { sets: complete, id: ctx.values.from as string | undefined, needs: sources.map((s) => s.name), remedy: (newest) => `check it with --from ${newest.id}` });
       newestSet = new Date(set.manifest.startedAt);
       const problems: Problem[] = [];
       const warnings: string[] = [];
@@ -110,7 +111,7 @@ export function main(argv: string[]): Promise<number> {
       // wrong now or when the set was taken. Five minutes of skew are tolerated.
       if (ageMs < -FUTURE_TOLERANCE_MS) problems.push({ message: `set ${set.id} is dated ${formatDuration(-ageMs)} in the future (startedAt ${set.manifest.startedAt}): check this host's clock and the clock of the host that took it` });
       // A set much smaller than the one before is worth a look (a bucket emptied, a table truncated), not a failure.
-      const previous = (await listCompleteSets(root)).filter((s) => s.id < set.id && sources.every((src) => s.manifest.sources[src.name])).at(-1);
+      const previous = complete.filter((s) => s.id < set.id && sources.every((src) => s.manifest.sources[src.name])).at(-1);
       const dropWarn = loaded.config.backup?.sizeDropWarn ?? 0.5;
       if (previous && totalBytes(previous) > 0 && bytes < totalBytes(previous) * (1 - dropWarn)) {
         warnings.push(`set ${set.id} is ${formatBytes(bytes)}, ${Math.round((1 - bytes / totalBytes(previous)) * 100)}% smaller than ${previous.id} (${formatBytes(totalBytes(previous))})`);
